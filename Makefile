@@ -1,0 +1,29 @@
+# Two commands: `make demo` and `make test`. Both create .venv/ when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PLUGINS := $(sort $(wildcard plugins/hfopt-*))
+STAMP := $(VENV)/.hfopt-installed
+
+.PHONY: demo test bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml $(wildcard plugins/hfopt-*/pyproject.toml) requirements-dev.txt constraints-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints-dev.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints-dev.txt \
+		-e . $(foreach p,$(PLUGINS),-e $(p))
+	touch $@
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info plugins/*/build

@@ -1,0 +1,1 @@
+"""hfopt benchmarks: ``make bench`` (``python -m benchmarks``) prints one ratio table."""

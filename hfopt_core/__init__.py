@@ -1,0 +1,58 @@
+"""hfopt core: the plugin registry behind transformers' optimization API.
+
+The core knows no implementation. Installed plugins (entry points in group ``"hfopt"``)
+register schedules, optimizers and accumulators; :func:`get_scheduler`, :func:`get_optimizer`
+and :func:`get_accumulator` resolve names against them, and every public name a plugin exports
+is importable from here lazily (``from hfopt_core import AdamW``). The core imports neither
+torch nor tensorflow.
+"""
+from __future__ import annotations
+
+from .api import get_accumulator, get_optimizer, get_scheduler, list_plugins
+from .errors import (
+    FrameworkError,
+    HfoptError,
+    HfoptPluginWarning,
+    MissingPluginError,
+    PluginConflictError,
+    PluginLoadError,
+    UnknownNameError,
+)
+from .hookspecs import hookimpl, hookspec
+from .manager import PluginManager, get_manager, set_manager
+from .scheduler_type import SchedulerType
+from .schedules import StepFunction, as_scheduler
+from .types import AccumulatorSpec, ComponentSpec, OptimizerSpec, PluginInfo, ScheduleSpec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccumulatorSpec", "ComponentSpec", "FrameworkError", "HfoptError", "HfoptPluginWarning",
+    "MissingPluginError", "OptimizerSpec", "PluginConflictError", "PluginInfo", "PluginLoadError",
+    "PluginManager", "ScheduleSpec", "SchedulerType", "StepFunction", "UnknownNameError",
+    "as_scheduler", "get_accumulator", "get_manager", "get_optimizer", "get_scheduler", "hookimpl",
+    "hookspec", "list_plugins", "set_manager",
+]
+
+
+def __getattr__(name: str):
+    """Lazily re-export what installed plugins export (``from hfopt_core import AdamW``)."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    from .catalog import distribution_for_export
+    from .manager import resolve
+
+    try:
+        target = get_manager().export_target(name)
+    except KeyError:
+        distribution = distribution_for_export(name)
+        if distribution is None:
+            raise AttributeError(f"module 'hfopt_core' has no attribute {name!r}") from None
+        raise MissingPluginError(
+            f"{name} is provided by the distribution {distribution!r}, which is not installed "
+            f"(or is disabled): pip install {distribution}", name=name) from None
+    return resolve(target)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(get_manager().exports()))

@@ -1,0 +1,139 @@
+"""Schedules defined once: step functions and the adapters that turn them into framework objects.
+
+A schedule plugin writes its formula as a module-level function ``formula(step, ops, **params)``
+(see :mod:`hfopt_core.ops`) returning the learning-rate multiplier, wraps it with its arguments
+in a :class:`StepFunction`, and hands that to :func:`as_scheduler`, which returns
+
+* the :class:`StepFunction` itself when ``optimizer`` is ``None`` (a plain ``step -> multiplier``);
+* a ``torch.optim.lr_scheduler.LambdaLR`` for a torch optimizer.
+"""
+from __future__ import annotations
+
+import sys
+
+from .errors import FrameworkError
+from .ops import PY_OPS
+
+_PLAIN = (int, float, str, bool, type(None))
+_formulas: dict[str, object] = {}
+
+
+def _formula_ref(formula) -> str:
+    module, qualname = getattr(formula, "__module__", None), getattr(formula, "__qualname__", "")
+    if not module or "<" in qualname:
+        raise ValueError(f"a schedule formula must be a module-level function, got {formula!r}")
+    return f"{module}:{qualname}"
+
+
+def _plain(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_plain(v) for v in value)
+    return isinstance(value, _PLAIN)
+
+
+class StepFunction:
+    """A schedule formula bound to its arguments: ``fn(step) -> learning-rate multiplier``.
+
+    Args:
+        formula: module-level function ``formula(step, ops, **params)``.
+        **params: its arguments; plain values only (numbers, strings, bools, ``None``, tuples).
+
+    The instance ``__dict__`` holds only the formula's import string and the parameters, so it
+    pickles as a whole, and ``LambdaLR.state_dict()`` stores it as plain data that loads with
+    ``torch.load(weights_only=True)``.
+    """
+
+    def __init__(self, formula, /, **params):
+        for key, value in params.items():
+            if not _plain(value):
+                raise TypeError(f"StepFunction parameter {key}={value!r} is not a plain value")
+        ref = _formula_ref(formula)
+        _formulas.setdefault(ref, formula)
+        self.__dict__["formula"] = ref
+        self.__dict__.update(params)
+
+    @property
+    def params(self) -> dict:
+        """The formula's arguments."""
+        return {k: v for k, v in self.__dict__.items() if k != "formula"}
+
+    def _function(self):
+        ref = self.__dict__["formula"]
+        fn = _formulas.get(ref)
+        if fn is None:
+            from .manager import resolve
+
+            fn = _formulas[ref] = resolve(ref)
+        return fn
+
+    def __call__(self, step):
+        """The multiplier at ``step`` (a number), computed with Python floats."""
+        return self._function()(step, PY_OPS, **self.params)
+
+    def evaluate(self, step, ops):
+        """The multiplier at ``step`` computed with another ops namespace (tensors, graphs)."""
+        return self._function()(step, ops, **self.params)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.__dict__ == self.__dict__
+
+    __hash__ = None
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"StepFunction({self.__dict__['formula']}{', ' if args else ''}{args})"
+
+
+def framework_of(optimizer) -> str:
+    """``"python"`` for ``None``, ``"torch"`` for a ``torch.optim.Optimizer``; else FrameworkError."""
+    if optimizer is None:
+        return "python"
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(optimizer, torch.optim.Optimizer):
+        return "torch"
+    raise FrameworkError(
+        f"expected a torch.optim.Optimizer (or None for a plain step -> multiplier callable), "
+        f"got {type(optimizer).__module__}.{type(optimizer).__qualname__}")
+
+
+def as_scheduler(optimizer, step_function: StepFunction, last_epoch: int = -1):
+    """Turn ``step_function`` into the scheduler for ``optimizer``'s framework.
+
+    Args:
+        optimizer: a ``torch.optim.Optimizer``, or ``None`` for the plain callable.
+        step_function: the bound formula.
+        last_epoch: index of the last step when resuming (torch only). Defaults to ``-1``.
+
+    Returns ``step_function`` for ``None`` and a ``torch.optim.lr_scheduler.LambdaLR`` for torch.
+    """
+    framework = framework_of(optimizer)
+    if framework == "python":
+        if last_epoch != -1:
+            raise ValueError(f"last_epoch={last_epoch} needs an optimizer; with optimizer=None call the step function at any step")
+        return step_function
+    from torch.optim.lr_scheduler import LambdaLR
+
+    return LambdaLR(optimizer, step_function, last_epoch=last_epoch)
+
+
+def initial_lr(optimizer, lr_init=None, *, needed_for: str) -> float:
+    """The optimizer's initial learning rate (``optimizer.defaults["lr"]``, as transformers reads it).
+
+    With ``optimizer=None`` the caller must pass ``lr_init``; passing both is an error.
+    """
+    if optimizer is None:
+        if lr_init is None:
+            raise ValueError(f"{needed_for} needs the initial learning rate: with optimizer=None pass lr_init=")
+        return lr_init
+    if lr_init is not None:
+        raise ValueError("lr_init is only for optimizer=None; the optimizer's defaults['lr'] is used otherwise")
+    return optimizer.defaults["lr"]
+
+
+def check_steps(**steps) -> None:
+    """Raise ``ValueError`` naming the argument when a step count is negative or not a number."""
+    for name, value in steps.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{name} must be a non-negative number of steps, got {value!r}")

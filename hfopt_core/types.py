@@ -1,0 +1,167 @@
+"""Frozen spec dataclasses that plugins yield from their hooks.
+
+A spec describes a component without importing it: ``factory`` and ``exports`` are import
+strings (``"package.module:attribute"``) that the core resolves only when the component is
+used, so discovering a plugin never imports torch or tensorflow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import ClassVar, Mapping
+
+#: Frameworks a component may declare. ``"python"`` means "works with ``optimizer=None``":
+#: a plain ``step -> multiplier`` callable that needs no framework at all.
+FRAMEWORKS = ("python", "torch", "tensorflow", "keras")
+
+#: The common ``get_scheduler`` arguments a schedule may take.
+COMMON_SCHEDULE_ARGS = ("num_warmup_steps", "num_training_steps")
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_IMPORT_STRING = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _check_import_string(owner: str, what: str, value: str) -> None:
+    if not isinstance(value, str) or not _IMPORT_STRING.match(value):
+        raise ValueError(f"{owner}: {what} must be an import string 'package.module:attribute', got {value!r}")
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """What a plugin provides: one named component and how to build it.
+
+    Args:
+        name: registry name, lowercase ``[a-z][a-z0-9_]*`` (``"cosine"``, ``"adamw"``).
+        factory: import string of the callable that builds it (``"pkg.mod:attr"``); resolved lazily.
+        frameworks: frameworks it works with, a subset of :data:`FRAMEWORKS`.
+        summary: one line shown by ``hfopt list``. Defaults to ``""``.
+        aliases: other names that resolve to it. Defaults to ``()``.
+        exports: public names the core facade re-exports lazily, ``{"Name": "pkg.mod:attr"}``
+            (``from hfopt_core import Name``). Defaults to ``{}``.
+        source: the distribution that provided it, ``"name==version"``; filled in by the manager.
+    """
+
+    kind: ClassVar[str] = "component"
+
+    name: str
+    factory: str
+    frameworks: tuple[str, ...]
+    summary: str = ""
+    aliases: tuple[str, ...] = ()
+    exports: Mapping[str, str] = field(default_factory=dict)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        owner = f"{type(self).__name__}({self.name!r})"
+        for n in (self.name, *self.aliases):
+            if not isinstance(n, str) or not _NAME.match(n):
+                raise ValueError(f"{owner}: names must match [a-z][a-z0-9_]*, got {n!r}")
+        _check_import_string(owner, "factory", self.factory)
+        frameworks = tuple(self.frameworks)
+        unknown = [f for f in frameworks if f not in FRAMEWORKS]
+        if not frameworks or unknown:
+            raise ValueError(f"{owner}: frameworks must be a non-empty subset of {FRAMEWORKS}, got {self.frameworks!r}")
+        for export, target in dict(self.exports).items():
+            if not export.isidentifier():
+                raise ValueError(f"{owner}: export name {export!r} is not an identifier")
+            _check_import_string(owner, f"exports[{export!r}]", target)
+        object.__setattr__(self, "frameworks", frameworks)
+        object.__setattr__(self, "aliases", tuple(self.aliases))
+        object.__setattr__(self, "exports", MappingProxyType(dict(self.exports)))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The name followed by its aliases."""
+        return (self.name, *self.aliases)
+
+    def with_source(self, source: str) -> "ComponentSpec":
+        """A copy tagged with the distribution that provided it."""
+        return dataclasses.replace(self, exports=dict(self.exports), source=source)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec(ComponentSpec):
+    """A learning-rate schedule, resolved by :func:`hfopt_core.get_scheduler`.
+
+    ``factory`` is called as ``factory(optimizer, **common, **scheduler_specific_kwargs)`` where
+    ``optimizer`` may be ``None`` (return a plain ``step -> multiplier`` callable) when
+    ``"python"`` is among ``frameworks``.
+
+    Args:
+        takes: which of ``num_warmup_steps`` / ``num_training_steps`` ``get_scheduler`` passes on.
+            Defaults to both.
+        requires: which of ``takes`` must not be ``None``; checked in this order with
+            transformers' message. Defaults to both.
+        accepts_kwargs: whether ``scheduler_specific_kwargs`` are passed on (when ``False`` they are
+            ignored, with a warning if any were given). Defaults to ``True``.
+    """
+
+    kind: ClassVar[str] = "schedule"
+
+    takes: tuple[str, ...] = COMMON_SCHEDULE_ARGS
+    requires: tuple[str, ...] = COMMON_SCHEDULE_ARGS
+    accepts_kwargs: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        owner = f"ScheduleSpec({self.name!r})"
+        takes, requires = tuple(self.takes), tuple(self.requires)
+        if any(a not in COMMON_SCHEDULE_ARGS for a in takes):
+            raise ValueError(f"{owner}: takes must be a subset of {COMMON_SCHEDULE_ARGS}, got {self.takes!r}")
+        if any(a not in takes for a in requires):
+            raise ValueError(f"{owner}: requires must be a subset of takes={takes!r}, got {self.requires!r}")
+        object.__setattr__(self, "takes", takes)
+        object.__setattr__(self, "requires", requires)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec(ComponentSpec):
+    """An optimizer, resolved by :func:`hfopt_core.get_optimizer`.
+
+    ``factory`` is called as ``factory(params, **kwargs)`` for torch optimizers and as
+    ``factory(**kwargs)`` for Keras/TensorFlow optimizers (which take no parameters up front).
+    """
+
+    kind: ClassVar[str] = "optimizer"
+
+
+@dataclass(frozen=True)
+class AccumulatorSpec(ComponentSpec):
+    """A gradient accumulator, resolved by :func:`hfopt_core.get_accumulator` as ``factory(**kwargs)``."""
+
+    kind: ClassVar[str] = "accumulator"
+
+
+SPEC_TYPES: dict[str, type[ComponentSpec]] = {
+    t.kind: t for t in (ScheduleSpec, OptimizerSpec, AccumulatorSpec)
+}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One plugin as ``hfopt list`` shows it.
+
+    Args:
+        name: the plugin's name (its entry-point name, by convention its distribution name).
+        distribution: the distribution that ships it, or ``None`` for in-process plugins.
+        version: that distribution's version, or ``None``.
+        status: ``"ok"``, ``"broken"`` or ``"disabled"``.
+        reason: why it is broken or disabled; ``""`` when ok.
+        provides: ``"kind:name"`` for every component it registered.
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str
+    reason: str = ""
+    provides: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``distribution==version``, or the plugin name for in-process plugins."""
+        if self.distribution is None:
+            return self.name
+        return f"{self.distribution}=={self.version}"
