@@ -1,0 +1,33 @@
+"""Shared test helpers: the devices present, and a fresh plugin manager per test that asks."""
+from __future__ import annotations
+
+import pytest
+
+
+def available_devices() -> list[str]:
+    """``"cpu"`` always, plus ``"cuda"``, ``"mps"`` and ``"xpu"`` when torch sees them."""
+    import torch
+
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    if hasattr(torch, "xpu") and torch.xpu.is_available():
+        devices.append("xpu")
+    return devices
+
+
+@pytest.fixture
+def fresh_manager(monkeypatch):
+    """A new :class:`hfopt_core.PluginManager` installed as the process-wide one for this test.
+
+    It loads the real entry points unless the test sets ``HFOPT_*`` variables first; use
+    ``fresh_manager.register(obj, name=...)`` to add throwaway plugins.
+    """
+    from hfopt_core import PluginManager, set_manager
+
+    manager = PluginManager()
+    old = set_manager(manager)
+    yield manager
+    set_manager(old)
