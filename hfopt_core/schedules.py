@@ -137,3 +137,19 @@ def check_steps(**steps) -> None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{name} must be a non-negative number of steps, got {value!r}")
+
+
+def min_lr_rate_of(optimizer, min_lr, min_lr_rate, lr_init=None) -> float:
+    """The minimum rate from exactly one of ``min_lr`` (absolute) and ``min_lr_rate`` (ratio).
+
+    Raises transformers' ``ValueError`` messages when both or neither are given.
+    """
+    if min_lr is not None and min_lr_rate is not None:
+        raise ValueError("Only one of min_lr or min_lr_rate should be set")
+    if min_lr is not None:
+        return min_lr / initial_lr(optimizer, lr_init, needed_for="min_lr")
+    if min_lr_rate is None:
+        raise ValueError("One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`")
+    if lr_init is not None:
+        raise ValueError("lr_init is only needed with min_lr and optimizer=None")
+    return min_lr_rate

@@ -1,0 +1,16 @@
+"""hfopt plugin hooks of ``hfopt-schedule-constant-with-warmup`` (light: no torch import)."""
+from hfopt_core import ScheduleSpec, hookimpl
+
+
+@hookimpl
+def hfopt_schedules():
+    """Register the ``constant_with_warmup`` schedule."""
+    yield ScheduleSpec(
+        name="constant_with_warmup",
+        factory="hfopt_schedule_constant_with_warmup:get_constant_schedule_with_warmup",
+        frameworks=("python", "torch"),
+        summary="linear warmup, then the optimizer's learning rate",
+        takes=("num_warmup_steps",), requires=("num_warmup_steps",), accepts_kwargs=False,
+        exports={"get_constant_schedule_with_warmup":
+                 "hfopt_schedule_constant_with_warmup:get_constant_schedule_with_warmup"},
+    )

@@ -1,0 +1,15 @@
+"""hfopt plugin hooks of ``hfopt-schedule-cosine-with-min-lr`` (light: no torch import)."""
+from hfopt_core import ScheduleSpec, hookimpl
+
+
+@hookimpl
+def hfopt_schedules():
+    """Register the ``cosine_with_min_lr`` schedule."""
+    yield ScheduleSpec(
+        name="cosine_with_min_lr",
+        factory="hfopt_schedule_cosine_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup",
+        frameworks=("python", "torch"),
+        summary="linear warmup, then cosine decay to min_lr",
+        exports={"get_cosine_with_min_lr_schedule_with_warmup":
+                 "hfopt_schedule_cosine_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup"},
+    )

@@ -1,0 +1,17 @@
+"""hfopt plugin hooks of ``hfopt-schedule-greedy`` (light: no torch import)."""
+from hfopt_core import ScheduleSpec, hookimpl
+
+
+@hookimpl
+def hfopt_schedules():
+    """Register the torch-only ``greedy`` schedule."""
+    yield ScheduleSpec(
+        name="greedy",
+        factory="hfopt_schedule_greedy:get_greedy_schedule",
+        frameworks=("torch",),
+        summary="GreedyLR: raise the lr while a metric improves, lower it on plateaus",
+        takes=(), requires=(),
+        exports={"get_greedy_schedule": "hfopt_schedule_greedy:get_greedy_schedule",
+                 "GreedyLR": "hfopt_schedule_greedy:GreedyLR",
+                 "StreamingAverage": "hfopt_schedule_greedy:StreamingAverage"},
+    )

@@ -1,0 +1,15 @@
+"""hfopt plugin hooks of ``hfopt-schedule-polynomial`` (light: no torch import)."""
+from hfopt_core import ScheduleSpec, hookimpl
+
+
+@hookimpl
+def hfopt_schedules():
+    """Register the ``polynomial`` schedule."""
+    yield ScheduleSpec(
+        name="polynomial",
+        factory="hfopt_schedule_polynomial:get_polynomial_decay_schedule_with_warmup",
+        frameworks=("python", "torch"),
+        summary="linear warmup, then polynomial decay to lr_end",
+        exports={"get_polynomial_decay_schedule_with_warmup":
+                 "hfopt_schedule_polynomial:get_polynomial_decay_schedule_with_warmup"},
+    )
