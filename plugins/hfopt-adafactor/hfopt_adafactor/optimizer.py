@@ -1,0 +1,254 @@
+"""The :class:`Adafactor` optimizer: transformers' semantics, state and numbers, multi-tensor.
+
+Each step sorts the parameters that have gradients into batches and hands each batch to
+:func:`~hfopt_adafactor.kernel.adafactor_update_`:
+
+* small contiguous parameters (at most ``STACK_NUMEL`` elements, where torch's CPU kernels run
+  single-threaded) with the same device, dtypes, shape, step and factoring are stacked, so a
+  few hundred tensors cost one kernel launch per op instead of one each;
+* every other parameter is updated alone, in place, with scratch memory reused across steps
+  (:class:`~hfopt_adafactor.workspace.Workspace`) instead of fresh allocations.
+
+Both layouts run the same kernels on identically laid out data, so results are bit-identical
+to transformers' per-parameter loop; ``foreach=False`` forces the per-parameter layout.
+"""
+from __future__ import annotations
+
+import torch
+from torch.optim import Optimizer
+
+from .kernel import adafactor_update_, relative_step_size
+from .rounding import generator_for, stochastic_round_to_bf16_
+from .validation import check_group
+from .workspace import Workspace
+
+__all__ = ["Adafactor"]
+
+#: parameters with at most this many elements may be stacked (torch's CPU grain size: below
+#: it reductions run single-threaded, so a stacked reduction adds in the same order)
+STACK_NUMEL = 32768
+#: most elements in one stacked batch
+STACK_CHUNK = 1 << 22
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+#: options transformers lacks, with their defaults (filled into groups from old checkpoints)
+_EXTRA_DEFAULTS = {
+    "stochastic_rounding": False,
+    "stochastic_rounding_seed": 0,
+    "min_dim_size_to_factor": None,
+    "foreach": None,
+}
+
+
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer & Stern, 2018), as transformers implements it, with sublinear memory.
+
+    Args:
+        params: iterable of parameters or parameter-group dicts.
+        lr: external learning rate; must be ``None`` with ``relative_step=True``. Defaults to ``None``.
+        eps: ``(eps1, eps2)``: added to ``grad**2``, and the floor of the parameter scale.
+            Defaults to ``(1e-30, 1e-3)``.
+        clip_threshold: threshold on ``RMS(update)``. Defaults to ``1.0``.
+        decay_rate: ``beta2_t = 1 - t**decay_rate``; must be negative. Defaults to ``-0.8``.
+        beta1: first-moment coefficient in ``[0, 1)``, or ``None`` for no first moment.
+            Defaults to ``None``.
+        weight_decay: decoupled-from-gradient decay ``p -= weight_decay * lr_t * p`` applied to the
+            pre-update weights. Defaults to ``0.0``.
+        scale_parameter: scale the step size by ``max(eps2, RMS(p))``. Defaults to ``True``.
+        relative_step: use the time-dependent step ``min(1e-2, 1/sqrt(t))`` instead of ``lr``.
+            Defaults to ``True``.
+        warmup_init: with ``relative_step``, use ``min(1e-6 t, 1/sqrt(t))``. Defaults to ``False``.
+        stochastic_rounding: round the fp32 result into bfloat16 parameters stochastically
+            (unbiased) instead of to nearest; other dtypes are unaffected. Defaults to ``False``.
+        stochastic_rounding_seed: seed of the rounding noise; the noise of a parameter at a step is
+            a function of (seed, step, parameter position), so runs and resumes reproduce.
+            Defaults to ``0``.
+        min_dim_size_to_factor: factor a parameter only when both of its last two dimensions are at
+            least this size (others keep a full ``exp_avg_sq``); ``None`` factors every parameter
+            with 2 or more dimensions, as transformers does. Defaults to ``None``.
+        foreach: ``False`` updates parameters one at a time; ``None``/``True`` stack small
+            same-shape parameters. Results are identical either way. Defaults to ``None``.
+
+    State per parameter, as in transformers: ``step`` (int), ``exp_avg`` (with ``beta1``),
+    ``exp_avg_sq_row`` and ``exp_avg_sq_col`` (factored) or ``exp_avg_sq``, and ``RMS`` (0-dim
+    tensor), all fp32 for fp16/bf16 parameters. Sparse gradients raise ``RuntimeError``.
+    """
+
+    def __init__(self, params, lr=None, eps=(1e-30, 1e-3), clip_threshold=1.0, decay_rate=-0.8,
+                 beta1=None, weight_decay=0.0, scale_parameter=True, relative_step=True,
+                 warmup_init=False, *, stochastic_rounding=False, stochastic_rounding_seed=0,
+                 min_dim_size_to_factor=None, foreach=None):
+        defaults = {
+            "lr": lr,
+            "eps": eps,
+            "clip_threshold": clip_threshold,
+            "decay_rate": decay_rate,
+            "beta1": beta1,
+            "weight_decay": weight_decay,
+            "scale_parameter": scale_parameter,
+            "relative_step": relative_step,
+            "warmup_init": warmup_init,
+            "stochastic_rounding": stochastic_rounding,
+            "stochastic_rounding_seed": stochastic_rounding_seed,
+            "min_dim_size_to_factor": min_dim_size_to_factor,
+            "foreach": foreach,
+        }
+        check_group(defaults)
+        self._workspace = Workspace()
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a parameter group (missing options come from the defaults) after checking it."""
+        super().add_param_group(param_group)
+        check_group(self.param_groups[-1])
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self._workspace = Workspace()
+        for group in self.param_groups:
+            for key, value in _EXTRA_DEFAULTS.items():
+                group.setdefault(key, value)
+
+    # -- transformers' helpers (AdafactorSchedule and subclasses call these) -------------------
+    @staticmethod
+    def _get_lr(param_group: dict, param_state: dict):
+        """transformers' ``lr_t = rho_t * max(eps2, RMS)``: a float, or a 0-dim tensor."""
+        rel_step_sz = relative_step_size(param_group, param_state["step"])
+        param_scale = 1.0
+        if param_group["scale_parameter"]:
+            param_scale = max(param_group["eps"][1], param_state["RMS"])
+        return param_scale * rel_step_sz
+
+    @staticmethod
+    def _get_options(param_group: dict, param_shape):
+        """``(factored, use_first_moment)`` for a parameter of ``param_shape``."""
+        return _factored(param_shape, param_group.get("min_dim_size_to_factor")), param_group["beta1"] is not None
+
+    @staticmethod
+    def _rms(tensor: torch.Tensor) -> torch.Tensor:
+        """``||tensor||_2 / sqrt(numel)``."""
+        return tensor.norm(2) / (tensor.numel() ** 0.5)
+
+    # -- the step ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Perform one optimization step.
+
+        Args:
+            closure: optional callable that re-evaluates the model and returns the loss (run with
+                gradients enabled). Defaults to ``None``.
+
+        Returns the closure's loss, or ``None``.
+        """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and p.grad.is_sparse:
+                    raise RuntimeError("Adafactor does not support sparse gradients.")
+        index = 0
+        for group in self.param_groups:
+            for params, factored, stacked in self._batches(group):
+                self._update_batch(group, params, factored, stacked, index)
+            index += len(group["params"])
+        return loss
+
+    def _batches(self, group: dict):
+        """Initialise state, count steps and yield ``(params, factored, stacked)`` batches."""
+        stack = group.get("foreach") is not False
+        min_dim = group.get("min_dim_size_to_factor")
+        use_first_moment = group["beta1"] is not None
+        stacks: dict[tuple, list] = {}
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            factored = _factored(grad.shape, min_dim)
+            state = self.state[p]
+            if len(state) == 0:
+                _init_state(state, grad, factored, use_first_moment)
+            state["step"] += 1
+            if stack and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous():
+                key = (p.device, p.dtype, grad.dtype, p.shape, state["step"], factored)
+                stacks.setdefault(key, []).append(p)
+            else:
+                yield [p], factored, False
+        for key, params in stacks.items():
+            factored = key[-1]
+            per_batch = max(1, STACK_CHUNK // max(1, params[0].numel()))
+            for start in range(0, len(params), per_batch):
+                chunk = params[start:start + per_batch]
+                yield chunk, factored, len(chunk) > 1
+
+    def _update_batch(self, group, params, factored, stacked, index):
+        """Gather one batch into compute tensors, run the kernel, write results back."""
+        states = [self.state[p] for p in params]
+        step = states[0]["step"]
+        grads = [p.grad for p in params]
+        low = params[0].dtype in _LOW_PRECISION
+        compute = torch.float32 if grads[0].dtype in _LOW_PRECISION else grads[0].dtype
+        keys = _moment_keys(factored, group["beta1"] is not None)
+        for s in states:  # like transformers: moments follow the gradient's compute dtype/device
+            for k in keys:
+                s[k] = s[k].to(device=grads[0].device, dtype=compute)
+
+        if stacked:
+            p_work = torch.stack(params)
+            p_work = p_work.to(compute) if low else p_work
+            g_work = torch.stack(grads).to(compute)
+            moments = {k: torch.stack([s[k] for s in states]) for k in keys}
+            work = torch.empty_like(g_work)
+        else:
+            p, grad = params[0], grads[0]
+            need_p, need_g = low, grad.dtype != compute
+            views = self._workspace.views(p.shape, 1 + need_p + need_g, compute, p.device)
+            work = views.pop()
+            p_work = views.pop().copy_(p) if need_p else p
+            g_work = views.pop().copy_(grad) if need_g else grad
+            moments = {k: states[0][k] for k in keys}
+
+        rms_p, _ = adafactor_update_(p_work, g_work, moments, work, group=group, step=step,
+                                     factored=factored, stacked=stacked)
+
+        if low and params[0].dtype == torch.bfloat16 and group.get("stochastic_rounding"):
+            gen = generator_for(p_work.device, group.get("stochastic_rounding_seed", 0), step, index)
+            stochastic_round_to_bf16_(p_work, gen)
+        if stacked:
+            torch._foreach_copy_(params, list(p_work.unbind(0)))
+            for k in keys:
+                torch._foreach_copy_([s[k] for s in states], list(moments[k].unbind(0)))
+            for s, r in zip(states, rms_p.unbind(0)):
+                s["RMS"] = r
+        else:
+            if low:
+                params[0].copy_(p_work)
+            states[0]["RMS"] = rms_p
+
+
+def _factored(shape, min_dim) -> bool:
+    """Whether a gradient of ``shape`` gets a factored second moment."""
+    if len(shape) < 2:
+        return False
+    return min_dim is None or min(shape[-2], shape[-1]) >= min_dim
+
+
+def _moment_keys(factored: bool, use_first_moment: bool) -> tuple[str, ...]:
+    keys = ("exp_avg_sq_row", "exp_avg_sq_col") if factored else ("exp_avg_sq",)
+    return (("exp_avg",) if use_first_moment else ()) + keys
+
+
+def _init_state(state: dict, grad: torch.Tensor, factored: bool, use_first_moment: bool) -> None:
+    """transformers' fresh state (same keys, order, dtypes: fp32 for low-precision gradients)."""
+    compute = torch.float32 if grad.dtype in _LOW_PRECISION else grad.dtype
+    shape = grad.shape
+    state["step"] = 0
+    if use_first_moment:
+        state["exp_avg"] = torch.zeros_like(grad, dtype=compute)
+    if factored:
+        state["exp_avg_sq_row"] = torch.zeros(shape[:-1], dtype=compute, device=grad.device)
+        state["exp_avg_sq_col"] = torch.zeros(shape[:-2] + shape[-1:], dtype=compute, device=grad.device)
+    else:
+        state["exp_avg_sq"] = torch.zeros_like(grad, dtype=compute)
+    state["RMS"] = 0
