@@ -36,6 +36,9 @@ __all__ = ["step_size", "adamw_single_tensor", "adamw_foreach", "adamw_fused"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
+#: elements per foreach piece on the CPU (see ``_chunks``): 4 MiB of float32 temporaries.
+_CHUNK_NUMEL = 1 << 20
+
 #: one float32 ``+inf`` scalar per device: the step count handed to the fused kernel.
 _UNIT_BIAS_STEPS: dict = {}
 
@@ -123,13 +126,44 @@ def adamw_foreach(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta
         return
     kwargs = dict(size=step_size(step, lr, beta1, beta2, correct_bias), beta1=beta1, beta2=beta2,
                   eps=eps, decay=lr * weight_decay)
-    if params[0].dtype in _LOW_PRECISION:
-        p32, g32, m32, v32 = (_upcast(ts) for ts in (params, grads, exp_avgs, exp_avg_sqs))
-        _foreach_update(p32, g32, m32, v32, **kwargs)
-        for dst, src in ((params, p32), (exp_avgs, m32), (exp_avg_sqs, v32)):
-            torch._foreach_copy_(dst, src)
-    else:
-        _foreach_update(params, grads, exp_avgs, exp_avg_sqs, **kwargs)
+    low_precision = params[0].dtype in _LOW_PRECISION
+    for chunk in _chunks((params, grads, exp_avgs, exp_avg_sqs)):
+        if low_precision:
+            p32, g32, m32, v32 = (_upcast(ts) for ts in chunk)
+            _foreach_update(p32, g32, m32, v32, **kwargs)
+            for dst, src in ((chunk[0], p32), (chunk[2], m32), (chunk[3], v32)):
+                torch._foreach_copy_(dst, src)
+        else:
+            _foreach_update(*chunk, **kwargs)
+
+
+def _chunks(lists, max_numel=_CHUNK_NUMEL):
+    """Split parallel tensor lists into pieces of at most ``max_numel`` elements in all.
+
+    The foreach update allocates a ``sqrt(v) + eps`` temporary (and float32 copies for half
+    precision) per piece; bounded pieces keep those in reused heap memory instead of fresh pages
+    (on the CPU, fresh pages cost more than the arithmetic). Tensors larger than ``max_numel``
+    are cut into flat slices when all four are contiguous; others are left whole.
+    """
+    if lists[0][0].device.type != "cpu":
+        yield lists
+        return
+    piece, size = tuple([] for _ in lists), 0
+    for tensors in zip(*lists):
+        numel = tensors[0].numel()
+        if numel > max_numel and all(t.is_contiguous() for t in tensors):
+            flats = [t.view(-1) for t in tensors]
+            for start in range(0, numel, max_numel):
+                yield tuple([f[start:start + max_numel]] for f in flats)
+            continue
+        if size + numel > max_numel and size:
+            yield piece
+            piece, size = tuple([] for _ in lists), 0
+        for lst, t in zip(piece, tensors):
+            lst.append(t)
+        size += numel
+    if size or piece[0]:
+        yield piece
 
 
 def _unit_bias_step(device) -> torch.Tensor:

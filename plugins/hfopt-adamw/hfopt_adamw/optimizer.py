@@ -10,6 +10,7 @@ import torch
 from torch.optim import Optimizer
 
 from .functional import adamw_foreach, adamw_fused, adamw_single_tensor
+from .step_counts import PackedSteps, step_dtype
 
 __all__ = ["AdamW"]
 
@@ -23,6 +24,9 @@ _FUSED_DEVICE_TYPES = frozenset({"cpu", "cuda", "mps", "xpu", "hpu", "mtia",
                                  torch._C._get_privateuse1_backend_name()})
 
 _IMPLEMENTATIONS = {"fused": adamw_fused, "foreach": adamw_foreach}
+
+#: parameter class -> whether foreach/fused ops accept it (filled on first sight)
+_FAST_TYPE: dict = {}
 
 
 def _validate(lr, betas, eps, weight_decay) -> None:
@@ -46,10 +50,6 @@ def _list_op_type(p) -> bool:
 
 def _fused_ok(p) -> bool:
     return _list_op_type(p) and p.device.type in _FUSED_DEVICE_TYPES and torch.is_floating_point(p)
-
-
-def _step_dtype() -> torch.dtype:
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
 class AdamW(Optimizer):
@@ -93,6 +93,7 @@ class AdamW(Optimizer):
             raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, correct_bias=correct_bias,
                         foreach=foreach, fused=fused)
+        self._packed_steps: dict = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group) -> None:
@@ -116,6 +117,7 @@ class AdamW(Optimizer):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        self.__dict__.setdefault("_packed_steps", {})
         for group in self.param_groups:
             group.setdefault("correct_bias", True)
             group.setdefault("foreach", None)
@@ -141,6 +143,7 @@ class AdamW(Optimizer):
         return loss
 
     def _implementation(self, group, fast_type: bool, device: torch.device, dtype: torch.dtype) -> str:
+        """``"fused"``, ``"foreach"`` or ``"single"`` for one bucket of a group."""
         fused, foreach = group["fused"], group["foreach"]
         if fused:
             return "fused"
@@ -155,46 +158,68 @@ class AdamW(Optimizer):
         return "single"
 
     def _step_group(self, group) -> None:
+        # bucket the parameters with a gradient by (list-op type, device, dtype)
         buckets: dict = {}
-        steps = []
+        states, steps = [], []
+        state_of = self.state
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
             if grad.is_sparse:
                 raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
-            state = self.state[p]
+            state = state_of[p]
             if len(state) == 0:
-                state["step"] = torch.zeros((), dtype=_step_dtype())
+                state["step"] = torch.zeros((), dtype=step_dtype())
                 state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            step = state["step"]
-            if not isinstance(step, torch.Tensor) or not step.is_cpu:
-                # Python numbers (old checkpoints) or device tensors (loaded from fused/capturable
-                # torch optimizers): keep the count on the host, where the step size is computed.
-                step = state["step"] = torch.tensor(float(step), dtype=_step_dtype())
-            steps.append(step)
             exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-            if torch.is_complex(p):
+            dtype = p.dtype
+            if dtype.is_complex:  # updated as (real, imag) pairs, like torch's Adam
                 p, grad = torch.view_as_real(p), torch.view_as_real(grad)
                 exp_avg, exp_avg_sq = torch.view_as_real(exp_avg), torch.view_as_real(exp_avg_sq)
-            key = (_list_op_type(p), p.device, p.dtype, step.item() + 1.0)
+                dtype = p.dtype
+            cls = type(p)
+            fast = _FAST_TYPE.get(cls)
+            if fast is None:
+                fast = _FAST_TYPE[cls] = _list_op_type(p)
+            key = (fast, p.device, dtype)
             bucket = buckets.get(key)
             if bucket is None:
-                bucket = buckets[key] = ([], [], [], [])
+                bucket = buckets[key] = ([], [], [], [], [])
             bucket[0].append(p)
             bucket[1].append(grad)
             bucket[2].append(exp_avg)
             bucket[3].append(exp_avg_sq)
+            bucket[4].append(len(steps))
+            states.append(state)
+            steps.append(state["step"])
         if not steps:
             return
-        torch._foreach_add_(steps, 1.0)
+        packed = self._packed_steps.get(id(group))
+        if packed is None or not packed.matches(group, steps):
+            packed = self._packed_steps[id(group)] = PackedSteps(group, states, steps)
+        counts = packed.increment()
         beta1, beta2 = group["betas"]
         hyper = dict(lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                      weight_decay=group["weight_decay"], correct_bias=group["correct_bias"])
-        for (fast_type, device, dtype, count), tensors in buckets.items():
-            name = self._implementation(group, fast_type, device, dtype)
-            if name == "single":
-                adamw_single_tensor(*tensors, [count] * len(tensors[0]), **hyper)
-            else:
-                _IMPLEMENTATIONS[name](*tensors, count, **hyper)
+        for (fast, device, dtype), (params, grads, exp_avgs, exp_avg_sqs, positions) in buckets.items():
+            name = self._implementation(group, fast, device, dtype)
+            for count, tensors in _split_by_count(counts, positions, (params, grads, exp_avgs, exp_avg_sqs)):
+                if name == "single":
+                    adamw_single_tensor(*tensors, [count] * len(tensors[0]), **hyper)
+                else:
+                    _IMPLEMENTATIONS[name](*tensors, count, **hyper)
+
+
+def _split_by_count(counts, positions, lists):
+    """Yield ``(count, lists)`` per distinct step count (bias corrections differ per count)."""
+    first = counts[positions[0]]
+    if all(counts[i] == first for i in positions):
+        yield first, lists
+        return
+    by_count: dict = {}
+    for j, i in enumerate(positions):
+        by_count.setdefault(counts[i], []).append(j)
+    for count, js in by_count.items():
+        yield count, tuple([lst[j] for j in js] for lst in lists)
