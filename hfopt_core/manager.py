@@ -27,7 +27,6 @@ import threading
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
-from importlib import metadata
 
 import pluggy
 
@@ -78,6 +77,36 @@ def resolve(import_string: str):
     return obj
 
 
+def _identity(dist) -> tuple[str | None, str | None]:
+    """(normalized name, version) of a distribution, read from its ``.dist-info`` folder name when it
+    follows the wheel layout (no METADATA parsing: discovery stays fast with hundreds of plugins)."""
+    if dist is None:
+        return None, None
+    folder = getattr(getattr(dist, "_path", None), "name", "")
+    if folder.endswith(".dist-info"):
+        name, sep, version = folder[: -len(".dist-info")].partition("-")
+        if sep and version and "-" not in version:
+            return normalize(name), version
+    return dist.name, dist.version
+
+
+class _PluggyManager(pluggy.PluginManager):
+    """pluggy's manager, looking only at ``hfopt_*`` attributes and remembering unknown hook names."""
+
+    def __init__(self):
+        super().__init__(hookspecs.PROJECT)
+        self.unknown_hooks: list[str] = []
+
+    def parse_hookimpl_opts(self, plugin, name: str):
+        if not name.startswith("hfopt_"):
+            return None
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None and name not in hookspecs.HOOKS:
+            self.unknown_hooks.append(name)
+            return None
+        return opts
+
+
 @dataclass
 class _Plugin:
     name: str
@@ -107,7 +136,7 @@ class PluginManager:
 
     def __init__(self, environ=None):
         self._environ = os.environ if environ is None else environ
-        self._pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self._pm = _PluggyManager()
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, _Plugin] = {}
         self._entrypoints_loaded = False
@@ -129,12 +158,12 @@ class PluginManager:
             self._entrypoints_loaded = True
             if _env_flag(self._environ, "HFOPT_DISABLE_PLUGIN_AUTOLOAD"):
                 return
+            from importlib import metadata  # ~30 ms of stdlib imports: only when discovering
+
             allow = _env_list(self._environ, "HFOPT_LOAD_PLUGINS")
             deny = _env_list(self._environ, "HFOPT_DISABLE_PLUGINS") or set()
             for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-                dist = ep.dist
-                dist_name = dist.name if dist is not None else None
-                version = dist.version if dist is not None else None
+                dist_name, version = _identity(ep.dist)
                 if ep.name in self._plugins or self._pm.has_plugin(ep.name):
                     continue
                 plugin = _Plugin(ep.name, dist_name, version)
@@ -148,7 +177,7 @@ class PluginManager:
                     continue
                 try:
                     module = ep.load()
-                    self._pm.register(module, name=ep.name)
+                    self._register_checked(module, ep.name)
                 except Exception as exc:  # a broken plugin must not take the others down
                     self._mark_broken(plugin, f"failed to load entry point {ep.value!r}: {type(exc).__name__}: {exc}")
             self._registry = None
@@ -169,10 +198,18 @@ class PluginManager:
             name = name or self._pm.get_canonical_name(plugin)
             if name in self._plugins:
                 raise ValueError(f"a plugin named {name!r} is already registered")
-            self._pm.register(plugin, name=name)
+            self._register_checked(plugin, name)
             self._plugins[name] = _Plugin(name, distribution, version)
             self._registry = None
             return name
+
+    def _register_checked(self, plugin, name: str) -> None:
+        self._pm.unknown_hooks.clear()
+        self._pm.register(plugin, name=name)
+        if self._pm.unknown_hooks:
+            unknown = ", ".join(self._pm.unknown_hooks)
+            self._pm.unregister(name=name)
+            raise ValueError(f"unknown hook(s) {unknown}; hfopt hooks are {', '.join(hookspecs.HOOKS)}")
 
     def unregister(self, name: str) -> None:
         """Remove the plugin registered under ``name``."""
