@@ -194,7 +194,10 @@ def adamw_fused(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta2,
 
     Reads ``p, g, m, v`` and writes ``p, m, v`` once: 28 bytes per float32 parameter. All
     tensors must share one device and floating dtype, and all parameters the step count
-    ``step``. Arguments as in :func:`adamw_foreach`.
+    ``step``. Tensors that are not contiguous are updated by :func:`adamw_foreach` instead (the
+    kernel assumes one flat layout for all four; torch 2.13's own fused CPU AdamW gives wrong
+    numbers for a transposed parameter with a contiguous gradient). Arguments as in
+    :func:`adamw_foreach`.
     """
     if not params:
         return
@@ -204,6 +207,17 @@ def adamw_fused(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta2,
         adamw_foreach(params, grads, exp_avgs, exp_avg_sqs, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                       weight_decay=weight_decay, correct_bias=correct_bias)
         return
+    lists = (params, grads, exp_avgs, exp_avg_sqs)
+    if not all(all(map(torch.Tensor.is_contiguous, tensors)) for tensors in lists):
+        # the kernel walks the four tensors as flat buffers: strided ones (a transposed
+        # parameter, a channels-last gradient) go through the foreach ops instead
+        dense = [all(t.is_contiguous() for t in ts) for ts in zip(*lists)]
+        strided = [[t for t, ok in zip(tensors, dense) if not ok] for tensors in lists]
+        adamw_foreach(*strided, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                      weight_decay=weight_decay, correct_bias=correct_bias)
+        params, grads, exp_avgs, exp_avg_sqs = ([t for t, ok in zip(tensors, dense) if ok] for tensors in lists)
+        if not params:
+            return
     kernel_lr, kernel_wd = scalars
     unit = _unit_bias_step(params[0].device)
     torch._fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, [], [unit] * len(params),
