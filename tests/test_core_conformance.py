@@ -1,0 +1,35 @@
+"""Every plugin in this repository passes the conformance kit third parties use."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hfopt_core.testing import check_plugin
+
+ROOT = Path(__file__).resolve().parents[1]
+DISTRIBUTIONS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
+EXTRA = {"polynomial": {"lr_init": 1.0}, "cosine_with_min_lr": {"min_lr_rate": 0.1},
+         "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1}, "warmup_stable_decay": {"num_decay_steps": 4}}
+
+
+@pytest.mark.parametrize("distribution", DISTRIBUTIONS)
+def test_plugin_conforms(distribution):
+    module = distribution.replace("-", "_") + ".plugin"
+    specs = check_plugin(module, distribution=distribution, schedule_kwargs=EXTRA)
+    assert all(spec.source == distribution for spec in specs)
+
+
+def test_kit_reports_every_problem(tmp_path, monkeypatch):
+    (tmp_path / "bad_plugin.py").write_text(
+        "import torch\n"
+        "from hfopt_core import ScheduleSpec, hookimpl\n"
+        "@hookimpl\n"
+        "def hfopt_schedules():\n"
+        "    yield ScheduleSpec(name='bad', factory='bad_plugin:missing', frameworks=('python',))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(AssertionError) as info:
+        check_plugin("bad_plugin")
+    message = str(info.value)
+    assert "imports torch" in message and "bad_plugin:missing does not resolve" in message
