@@ -1,0 +1,16 @@
+"""The hooks hfopt discovers. Keep this module light: no torch, no tensorflow."""
+from hfopt_core import ScheduleSpec, hookimpl
+
+
+@hookimpl
+def hfopt_schedules():
+    """Register the ``exponential`` schedule."""
+    yield ScheduleSpec(
+        name="exponential",
+        factory="my_hfopt_plugin:get_exponential_schedule",
+        frameworks=("python", "torch"),
+        summary="linear warmup, then exponential decay",
+        takes=("num_warmup_steps",),
+        requires=("num_warmup_steps",),
+        exports={"get_exponential_schedule": "my_hfopt_plugin:get_exponential_schedule"},
+    )
