@@ -1,0 +1,81 @@
+"""get_optimizer / get_accumulator through throwaway in-process plugins (llm-style fresh manager)."""
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from hfopt_core import (
+    AccumulatorSpec,
+    OptimizerSpec,
+    PluginManager,
+    UnknownNameError,
+    get_accumulator,
+    get_optimizer,
+    hookimpl,
+    set_manager,
+)
+
+
+class Recorder:
+    """Stands for an optimizer or accumulator class: records how it was built."""
+
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
+
+
+plugin = types.ModuleType("throwaway_plugin")
+plugin.Recorder = Recorder
+
+
+@hookimpl
+def hfopt_optimizers():
+    return [OptimizerSpec(name="sgdish", factory=f"{__name__}:Recorder", frameworks=("torch",)),
+            OptimizerSpec(name="kerasish", factory=f"{__name__}:Recorder", frameworks=("keras",),
+                          aliases=("kerasish_alias",))]
+
+
+@hookimpl
+def hfopt_accumulators():
+    yield AccumulatorSpec(name="summing", factory=f"{__name__}:Recorder", frameworks=("tensorflow",))
+
+
+plugin.hfopt_optimizers, plugin.hfopt_accumulators = hfopt_optimizers, hfopt_accumulators
+
+
+@pytest.fixture
+def manager():
+    manager = PluginManager(environ={"HFOPT_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    manager.register(plugin, name="throwaway", distribution="throwaway-dist", version="9.9")
+    old = set_manager(manager)
+    yield manager
+    set_manager(old)
+
+
+def test_get_optimizer_passes_params_for_torch_and_not_for_keras(manager):
+    torch_like = get_optimizer("sgdish", ["p1", "p2"], lr=0.5)
+    assert torch_like.args == (["p1", "p2"],) and torch_like.kwargs == {"lr": 0.5}
+    keras_like = get_optimizer("kerasish_alias", learning_rate=0.1)
+    assert keras_like.args == () and keras_like.kwargs == {"learning_rate": 0.1}
+
+
+def test_torch_optimizer_without_params_is_a_clear_error(manager):
+    with pytest.raises(TypeError, match="pass the parameters"):
+        get_optimizer("sgdish")
+
+
+def test_get_accumulator(manager):
+    assert get_accumulator("summing", size=3).kwargs == {"size": 3}
+    with pytest.raises(UnknownNameError, match="Unknown accumulator 'summin'. .*Did you mean 'summing'"):
+        get_accumulator("summin")
+
+
+def test_unknown_optimizer_names_our_distribution(manager):
+    with pytest.raises(UnknownNameError, match="pip install hfopt-adafactor"):
+        get_optimizer("adafactor", [])
+
+
+def test_sources_carry_the_declared_distribution(manager):
+    assert manager.lookup("optimizer", "sgdish").source == "throwaway-dist==9.9"
+    assert [p.provides for p in manager.plugins()] == [("accumulator:summing", "optimizer:kerasish",
+                                                        "optimizer:sgdish")]
