@@ -1,11 +1,10 @@
 """The Adafactor update on one batch of same-kind parameters, op for op as transformers does it.
 
-A batch is either one parameter (``stacked=False``: tensors have the parameter's shape) or
-several same-shape parameters stacked along a new leading dimension (``stacked=True``:
-``[B, *shape]``). Every elementwise op and every reduction runs on data laid out exactly like
-transformers' per-parameter loop (same kernels, same operand order, same rounding), so fp32
-results are bit-identical to upstream, not merely close; only the number of kernel launches
-and allocations differs.
+A batch is one parameter, several same-shape parameters stacked, or several non-factored
+parameters packed flat (see :mod:`hfopt_adafactor.layouts`). Every elementwise op and every
+reduction runs on data laid out like transformers' per-parameter loop (same kernels, same
+operand order, same rounding), so fp32 results are bit-identical to upstream, not merely close;
+only the number of kernel launches and allocations differs.
 
 With step ``t``, gradient ``g``, parameter ``p`` and ``rho_t`` the (relative) step size::
 
@@ -39,20 +38,8 @@ def relative_step_size(group: dict, step: int):
     return min(min_step, 1.0 / math.sqrt(step))
 
 
-def rms(x: torch.Tensor, stacked: bool) -> torch.Tensor:
-    """Root mean square ``||x||_2 / sqrt(n)`` of each parameter: 0-dim, or ``[B]`` when stacked."""
-    if stacked:
-        return x.flatten(1).norm(2, dim=1) / (x[0].numel() ** 0.5)
-    return x.norm(2) / (x.numel() ** 0.5)
-
-
-def _per_param(values: torch.Tensor, like: torch.Tensor, stacked: bool) -> torch.Tensor:
-    """Reshape a ``[B]`` vector so it broadcasts over ``[B, *shape]`` (0-dim stays 0-dim)."""
-    return values.view((-1,) + (1,) * (like.dim() - 1)) if stacked else values
-
-
 def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, factored: bool,
-                      stacked: bool):
+                      layout):
     """Apply one Adafactor step in place to ``p`` and the second/first-moment tensors in ``state``.
 
     Args:
@@ -64,15 +51,15 @@ def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, fac
         group: the parameter group's hyperparameters.
         step: the step count ``t`` after increment (the same for the whole batch).
         factored: whether the second moment is factored over the last two dimensions.
-        stacked: whether tensors carry a leading batch dimension.
+        layout: the batch's :mod:`~hfopt_adafactor.layouts` object (per-parameter RMS, broadcast).
 
-    Returns ``(RMS(p) before the update, lr_t)``: 0-dim tensors, or ``[B]`` vectors when stacked.
+    Returns ``RMS(p)`` before the update: 0-dim, or one value per parameter.
     """
     eps1, eps2 = group["eps"]
     rho = relative_step_size(group, step)
 
     # lr_t = rho_t * max(eps2, RMS(p)): transformers picks the Python float eps2 or the fp32 RMS
-    rms_p = rms(p, stacked)
+    rms_p = layout.rms(p)
     if group["scale_parameter"]:
         above = rms_p > eps2
         lr = torch.where(above, rms_p * rho, eps2 * rho)
@@ -94,9 +81,9 @@ def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, fac
         torch.rsqrt(sq, out=work)
     update = work.mul_(grad)                                        # g V_t^-1/2
 
-    clip = (rms(update, stacked) / group["clip_threshold"]).clamp_(min=1.0)
-    update.div_(_per_param(clip, update, stacked))
-    update.mul_(_per_param(lr, update, stacked) if isinstance(lr, torch.Tensor) else lr)
+    clip = (layout.rms(update) / group["clip_threshold"]).clamp_(min=1.0)
+    update.div_(layout.expand(clip, update))
+    update.mul_(layout.expand(lr, update) if isinstance(lr, torch.Tensor) else lr)
 
     beta1 = group["beta1"]
     if beta1 is not None:
@@ -105,13 +92,13 @@ def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, fac
         update = exp_avg
 
     if group["weight_decay"] != 0:
-        _decay_weights_(p, group["weight_decay"], lr, above, eps2 * rho if above is not None else None, stacked)
+        _decay_weights_(p, group["weight_decay"], lr, above, eps2 * rho if above is not None else None, layout)
 
     p.sub_(update)
-    return rms_p, lr
+    return rms_p
 
 
-def _decay_weights_(p, weight_decay, lr, above, eps_lr, stacked):
+def _decay_weights_(p, weight_decay, lr, above, eps_lr, layout):
     """``p += (-weight_decay * lr_t) * p`` with transformers' rounding of the coefficient.
 
     transformers computes the coefficient in fp32 when ``lr_t`` is a tensor (RMS branch) and
@@ -119,13 +106,10 @@ def _decay_weights_(p, weight_decay, lr, above, eps_lr, stacked):
     is a fused multiply-add on the pre-update weights, so it runs per parameter with a float.
     """
     if above is None:
-        alphas = [-weight_decay * lr] * (p.shape[0] if stacked else 1)
+        alphas = [-weight_decay * lr] * layout.count
     else:
         from_rms = (-weight_decay * lr).reshape(-1).tolist()
         picks = above.reshape(-1).tolist()
         alphas = [a if big else -weight_decay * eps_lr for a, big in zip(from_rms, picks)]
-    if stacked:
-        for i, alpha in enumerate(alphas):
-            p[i].add_(p[i], alpha=alpha)
-    else:
-        p.add_(p, alpha=alphas[0])
+    for piece, alpha in zip(layout.pieces(p), alphas):
+        piece.add_(piece, alpha=alpha)

@@ -4,8 +4,9 @@ Each step sorts the parameters that have gradients into batches and hands each b
 :func:`~hfopt_adafactor.kernel.adafactor_update_`:
 
 * small contiguous parameters (at most ``STACK_NUMEL`` elements, where torch's CPU kernels run
-  single-threaded) with the same device, dtypes, shape, step and factoring are stacked, so a
-  few hundred tensors cost one kernel launch per op instead of one each;
+  single-threaded) with the same device, dtypes and step are combined, so a few hundred
+  tensors cost one kernel launch per op instead of one each: factored ones of the same shape
+  are stacked, non-factored ones of any shape are packed flat (:mod:`~hfopt_adafactor.layouts`);
 * every other parameter is updated alone, in place, with scratch memory reused across steps
   (:class:`~hfopt_adafactor.workspace.Workspace`) instead of fresh allocations.
 
@@ -18,6 +19,7 @@ import torch
 from torch.optim import Optimizer
 
 from .kernel import adafactor_update_, relative_step_size
+from .layouts import Packed, Single, Stacked
 from .rounding import generator_for, stochastic_round_to_bf16_
 from .validation import check_group
 from .workspace import Workspace
@@ -27,8 +29,9 @@ __all__ = ["Adafactor"]
 #: parameters with at most this many elements may be stacked (torch's CPU grain size: below
 #: it reductions run single-threaded, so a stacked reduction adds in the same order)
 STACK_NUMEL = 32768
-#: most elements in one stacked batch
-STACK_CHUNK = 1 << 22
+#: most elements in one combined batch: at most the grain size, so that every kernel on it runs
+#: single-threaded (no OpenMP fork/join, which stalls for milliseconds on a busy machine)
+STACK_CHUNK = 32768
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 #: options transformers lacks, with their defaults (filled into groups from old checkpoints)
@@ -95,6 +98,7 @@ class Adafactor(Optimizer):
         }
         check_group(defaults)
         self._workspace = Workspace()
+        self._layouts: dict[tuple, Packed] = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
@@ -105,6 +109,7 @@ class Adafactor(Optimizer):
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self._workspace = Workspace()
+        self._layouts = {}
         for group in self.param_groups:
             for key, value in _EXTRA_DEFAULTS.items():
                 group.setdefault(key, value)
@@ -150,81 +155,130 @@ class Adafactor(Optimizer):
                     raise RuntimeError("Adafactor does not support sparse gradients.")
         index = 0
         for group in self.param_groups:
-            for params, factored, stacked in self._batches(group):
-                self._update_batch(group, params, factored, stacked, index)
+            for params, factored, kind in self._batches(group):
+                self._update_batch(group, params, factored, kind, index)
             index += len(group["params"])
         return loss
 
     def _batches(self, group: dict):
-        """Initialise state, count steps and yield ``(params, factored, stacked)`` batches."""
-        stack = group.get("foreach") is not False
+        """Initialise state, count steps and yield ``(params, factored, kind)`` batches.
+
+        ``kind`` is ``"single"``, ``"stacked"`` (small factored, same shape) or ``"packed"``
+        (small non-factored, any shapes).
+        """
+        combine = group.get("foreach") is not False
         min_dim = group.get("min_dim_size_to_factor")
         use_first_moment = group["beta1"] is not None
-        stacks: dict[tuple, list] = {}
+        batches: dict[tuple, list] = {}
         for p in group["params"]:
             grad = p.grad
             if grad is None:
                 continue
-            factored = _factored(grad.shape, min_dim)
             state = self.state[p]
             if len(state) == 0:
+                factored = _factored(grad.shape, min_dim)
                 _init_state(state, grad, factored, use_first_moment)
+            else:  # what the state holds wins (a checkpoint saved under other options)
+                factored = "exp_avg_sq_row" in state
             state["step"] += 1
-            if stack and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous():
-                key = (p.device, p.dtype, grad.dtype, p.shape, state["step"], factored)
-                stacks.setdefault(key, []).append(p)
+            if combine and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous():
+                shape = p.shape if factored else None
+                key = (p.device, p.dtype, grad.dtype, state["step"], factored, shape)
+                batches.setdefault(key, []).append(p)
             else:
-                yield [p], factored, False
-        for key, params in stacks.items():
-            factored = key[-1]
-            per_batch = max(1, STACK_CHUNK // max(1, params[0].numel()))
-            for start in range(0, len(params), per_batch):
-                chunk = params[start:start + per_batch]
-                yield chunk, factored, len(chunk) > 1
+                yield [p], factored, "single"
+        for key, params in batches.items():
+            factored = key[4]
+            for chunk in _chunks(params, STACK_CHUNK):
+                yield chunk, factored, ("single" if len(chunk) == 1 else "stacked" if factored else "packed")
 
-    def _update_batch(self, group, params, factored, stacked, index):
+    def _packed_layout(self, sizes, device, dtype) -> Packed:
+        """The :class:`Packed` layout for these segment sizes, cached across steps."""
+        key = (tuple(sizes), device, dtype)
+        layout = self._layouts.get(key)
+        if layout is None:
+            if len(self._layouts) > 256:
+                self._layouts.clear()
+            layout = self._layouts[key] = Packed(sizes, device, dtype)
+        return layout
+
+    def _update_batch(self, group, params, factored, kind, index):
         """Gather one batch into compute tensors, run the kernel, write results back."""
         states = [self.state[p] for p in params]
         step = states[0]["step"]
         grads = [p.grad for p in params]
-        low = params[0].dtype in _LOW_PRECISION
-        compute = torch.float32 if grads[0].dtype in _LOW_PRECISION else grads[0].dtype
+        first, grad0 = params[0], grads[0]
+        low = first.dtype in _LOW_PRECISION
+        compute = torch.float32 if grad0.dtype in _LOW_PRECISION else grad0.dtype
         keys = _moment_keys(factored, group["beta1"] is not None)
         for s in states:  # like transformers: moments follow the gradient's compute dtype/device
             for k in keys:
-                s[k] = s[k].to(device=grads[0].device, dtype=compute)
+                t = s[k]
+                if t.dtype != compute or t.device != grad0.device:
+                    s[k] = t.to(device=grad0.device, dtype=compute)
 
-        if stacked:
-            p_work = torch.stack(params)
-            p_work = p_work.to(compute) if low else p_work
-            g_work = torch.stack(grads).to(compute)
-            moments = {k: torch.stack([s[k] for s in states]) for k in keys}
-            work = torch.empty_like(g_work)
-        else:
-            p, grad = params[0], grads[0]
-            need_p, need_g = low, grad.dtype != compute
-            views = self._workspace.views(p.shape, 1 + need_p + need_g, compute, p.device)
+        if kind == "single":
+            layout = Single()
+            need_p, need_g = low, grad0.dtype != compute
+            views = self._workspace.views(first.shape, 1 + need_p + need_g, compute, first.device)
             work = views.pop()
-            p_work = views.pop().copy_(p) if need_p else p
-            g_work = views.pop().copy_(grad) if need_g else grad
+            p_work = views.pop().copy_(first) if need_p else first
+            g_work = views.pop().copy_(grad0) if need_g else grad0
             moments = {k: states[0][k] for k in keys}
+        else:
+            if kind == "stacked":
+                layout = Stacked(len(params), first.numel())
+                gather = torch.stack
+            else:
+                layout = self._packed_layout([p.numel() for p in params], first.device, compute)
+                gather = _cat_flat
+            p_work = gather(params).to(compute)
+            g_work = gather(grads).to(compute)
+            moments = {k: gather([s[k] for s in states]) for k in keys}
+            work = torch.empty_like(g_work)
 
-        rms_p, _ = adafactor_update_(p_work, g_work, moments, work, group=group, step=step,
-                                     factored=factored, stacked=stacked)
+        rms_p = adafactor_update_(p_work, g_work, moments, work, group=group, step=step,
+                                  factored=factored, layout=layout)
 
-        if low and params[0].dtype == torch.bfloat16 and group.get("stochastic_rounding"):
+        if low and first.dtype == torch.bfloat16 and group.get("stochastic_rounding"):
             gen = generator_for(p_work.device, group.get("stochastic_rounding_seed", 0), step, index)
             stochastic_round_to_bf16_(p_work, gen)
-        if stacked:
-            torch._foreach_copy_(params, list(p_work.unbind(0)))
-            for k in keys:
-                torch._foreach_copy_([s[k] for s in states], list(moments[k].unbind(0)))
-            for s, r in zip(states, rms_p.unbind(0)):
-                s["RMS"] = r
-        else:
+        if kind == "single":
             if low:
-                params[0].copy_(p_work)
+                first.copy_(p_work)
             states[0]["RMS"] = rms_p
+            return
+        flat = kind == "packed"
+        torch._foreach_copy_(_flat_views(params) if flat else params, layout.pieces(p_work))
+        for k in keys:
+            targets = [s[k] for s in states]
+            torch._foreach_copy_(_flat_views(targets) if flat else targets, layout.pieces(moments[k]))
+        for s, r in zip(states, rms_p.unbind(0)):
+            s["RMS"] = r
+
+
+def _chunks(params: list, limit: int):
+    """Consecutive runs of ``params`` holding at most ``limit`` elements each (at least one)."""
+    chunk, total = [], 0
+    for p in params:
+        n = p.numel()
+        if chunk and total + n > limit:
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(p)
+        total += n
+    if chunk:
+        yield chunk
+
+
+def _flat_views(tensors: list) -> list:
+    """1-D views of contiguous tensors (1-D ones as they are)."""
+    return [t if t.dim() == 1 else t.view(-1) for t in tensors]
+
+
+def _cat_flat(tensors: list) -> torch.Tensor:
+    """The tensors flattened and concatenated."""
+    return torch.cat(_flat_views(tensors))
 
 
 def _factored(shape, min_dim) -> bool:
