@@ -228,3 +228,31 @@ def test_step_counts_survive_user_replacement_and_pickling():
     loaded = torch.load(buffer)
     assert sorted(s["step"].item() for s in loaded["state"].values()) == [3, 3, 3, 11]
     assert all(s["step"].dim() == 0 for s in loaded["state"].values())
+
+
+def test_saved_step_counts_are_independent_tensors_and_pickle_small():
+    import pickle
+
+    params = [torch.nn.Parameter(torch.zeros(2)) for _ in range(300)]
+    opt = AdamW(params, lr=0.1)
+    for p in params:
+        p.grad = torch.ones(2)
+    opt.step()
+    saved = opt.state_dict()
+    steps = [s["step"] for s in saved["state"].values()]
+    assert all(s._base is None and s.dim() == 0 and s.item() == 1.0 for s in steps)
+    # each count pickles on its own, without the others: size linear in the number of parameters
+    assert len(pickle.dumps(saved)) < 300 * 2000
+    # saving did not disturb the live state: the next step still counts from 1
+    opt.step()
+    assert all(opt.state[p]["step"].item() == 2.0 for p in params)
+    assert all(s.item() == 1.0 for s in steps)
+
+
+def test_tensor_learning_rate():
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    opt_a, opt_b = AdamW([a], lr=torch.tensor(0.01), weight_decay=0.1), AdamW([b], lr=0.01, weight_decay=0.1)
+    for _ in range(2):
+        a.grad, b.grad = torch.full((3,), 0.5), torch.full((3,), 0.5)
+        opt_a.step(), opt_b.step()
+    assert torch.allclose(a, b, rtol=1e-7, atol=0)

@@ -220,3 +220,16 @@ def test_foreach_pieces_of_large_tensors_give_the_same_numbers(dtype):
     for impl in ("foreach", "fused"):
         for a, b in zip(results[impl], results["for-loop"]):
             assert rel_err(a, b) < (1e-6 if dtype == torch.float32 else 4e-3)
+
+
+@pytest.mark.parametrize("impl", ["fused", "foreach", "for-loop"])
+def test_float64_parameters_match_the_reference_tightly(impl):
+    p0, grads = torch.randn(40, dtype=torch.float64), [g.double() for g in _grads((40,), 50, seed=8)]
+    hyper = dict(lr=1e-2, weight_decay=0.1, correct_bias=True)
+    p = torch.nn.Parameter(p0.clone())
+    opt = AdamW([p], **hyper, **IMPLEMENTATIONS[impl])
+    for g in grads:
+        p.grad = g.clone()
+        opt.step()
+    assert p.dtype == torch.float64
+    assert rel_err(p.detach(), reference_adamw(p0, grads, **hyper)[0]) < 1e-12

@@ -82,7 +82,8 @@ class AdamW(Optimizer):
             has one), ``False`` rules it out. Defaults to ``None`` (choose automatically: fused
             where available, else foreach, else the per-tensor loop).
 
-    State per parameter, as torch's Adam family: ``step`` (float32 scalar tensor on the CPU),
+    State per parameter, as torch's Adam family: ``step`` (float32 0-d tensor on the CPU; live
+    ones are views of one buffer per group, saved as separate tensors by ``state_dict``),
     ``exp_avg`` and ``exp_avg_sq`` (like the parameter).
     """
 
@@ -122,6 +123,21 @@ class AdamW(Optimizer):
             group.setdefault("correct_bias", True)
             group.setdefault("foreach", None)
             group.setdefault("fused", None)
+
+    def state_dict(self):
+        """torch's ``Optimizer.state_dict``, with every ``step`` as its own 0-d tensor.
+
+        Live step counts are views of one buffer per group (see :mod:`hfopt_adamw.step_counts`);
+        a view pickled on its own carries the whole buffer, so the saved state gets copies, exactly
+        the layout torch's Adam family saves.
+        """
+        state_dict = super().state_dict()
+        packed = state_dict["state"]
+        for key, param_state in packed.items():
+            step = param_state.get("step")
+            if isinstance(step, torch.Tensor) and step._base is not None:
+                packed[key] = {**param_state, "step": step.clone()}
+        return state_dict
 
     @torch._disable_dynamo
     @torch.no_grad()
@@ -201,7 +217,10 @@ class AdamW(Optimizer):
             packed = self._packed_steps[id(group)] = PackedSteps(group, states, steps)
         counts = packed.increment()
         beta1, beta2 = group["betas"]
-        hyper = dict(lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+        lr = group["lr"]
+        if isinstance(lr, torch.Tensor):  # a tensor lr (as torch allows) is read once per step
+            lr = lr.item()
+        hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"],
                      weight_decay=group["weight_decay"], correct_bias=group["correct_bias"])
         for (fast, device, dtype), (params, grads, exp_avgs, exp_avg_sqs, positions) in buckets.items():
             name = self._implementation(group, fast, device, dtype)
