@@ -54,7 +54,10 @@ def _free_port() -> int:
 @pytest.mark.parametrize("mode", ["ddp", "zero", "fsdp2"])
 def test_two_gloo_processes_train_to_the_single_process_weights(mode, tmp_path):
     out = tmp_path / "weights.pt"
-    env = dict(os.environ, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    loopback = [name for _, name in socket.if_nameindex() if name in ("lo", "lo0")]
+    if loopback and "GLOO_SOCKET_IFNAME" not in env:
+        env["GLOO_SOCKET_IFNAME"] = loopback[0]  # keep gloo on the loopback interface
     port = str(_free_port())
     procs = [subprocess.Popen([sys.executable, __file__, mode, str(rank), "2", port, str(out)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in range(2)]
