@@ -47,13 +47,14 @@ def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, fac
         grad: the gradient in the compute dtype, same shape as ``p``.
         state: working state tensors ``exp_avg_sq_row``/``exp_avg_sq_col`` (factored) or
             ``exp_avg_sq``, and ``exp_avg`` when ``beta1`` is set; updated in place.
-        work: scratch tensor shaped like ``p`` (its contents are overwritten).
+        work: scratch tensor shaped like ``p`` (its contents are overwritten), or ``None`` to
+            allocate one.
         group: the parameter group's hyperparameters.
         step: the step count ``t`` after increment (the same for the whole batch).
         factored: whether the second moment is factored over the last two dimensions.
         layout: the batch's :mod:`~hfopt_adafactor.layouts` object (per-parameter RMS, broadcast).
 
-    Returns ``RMS(p)`` before the update: 0-dim, or one value per parameter.
+    Returns ``RMS(p)`` before the update, shaped as ``layout.rms`` returns it.
     """
     eps1, eps2 = group["eps"]
     rho = relative_step_size(group, step)
@@ -67,7 +68,8 @@ def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, fac
         above, lr = None, rho
 
     beta2t = 1.0 - math.pow(step, group["decay_rate"])
-    torch.mul(grad, grad, out=work).add_(eps1)                      # g^2 + eps1
+    work = torch.mul(grad, grad, out=work) if work is not None else torch.mul(grad, grad)
+    work.add_(eps1)                                                 # g^2 + eps1
     if factored:
         row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
         row.mul_(beta2t).add_(work.mean(dim=-1), alpha=1.0 - beta2t)

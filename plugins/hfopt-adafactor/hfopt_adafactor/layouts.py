@@ -18,6 +18,10 @@ class Single:
 
     count = 1
 
+    def scalars(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter values as a list of 0-dim tensors."""
+        return [values]
+
     def rms(self, x: torch.Tensor) -> torch.Tensor:
         """``||x||_2 / sqrt(numel)``, 0-dim."""
         return x.norm(2) / (x.numel() ** 0.5)
@@ -43,12 +47,27 @@ class Stacked:
         self.count, self.numel = count, numel
 
     def rms(self, x: torch.Tensor) -> torch.Tensor:
-        """RMS of each parameter, ``[count]``."""
-        return x.flatten(1).norm(2, dim=1) / (self.numel ** 0.5)
+        """RMS of each parameter, ``[count, 1, ...]`` (broadcasts over ``x``)."""
+        return torch.linalg.vector_norm(x, 2, dim=tuple(range(1, x.dim())), keepdim=True) / (self.numel ** 0.5)
 
     def expand(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``[count]`` viewed as ``[count, 1, ...]``."""
-        return values.view((-1,) + (1,) * (like.dim() - 1))
+        """Per-parameter values (already ``[count, 1, ...]``)."""
+        return values
+
+    def scalars(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter values as a list of 0-dim tensors."""
+        return list(values.view(-1).unbind(0))
+
+    def owns(self, base: torch.Tensor, tensors: list) -> bool:
+        """Whether ``tensors`` are, in order, the slices of the stacked ``base``."""
+        if base.dim() == 0 or base.shape[0] != self.count or not base.is_contiguous() or base.storage_offset():
+            return False
+        step = base[0].numel()
+        return all(t._base is base and t.storage_offset() == i * step for i, t in enumerate(tensors))
+
+    def views(self, stacked: torch.Tensor, shapes) -> list[torch.Tensor]:
+        """The per-parameter slices of ``stacked``."""
+        return list(stacked.unbind(0))
 
     def pieces(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The ``count`` parameter-shaped slices."""
@@ -70,6 +89,9 @@ class Packed:
         repeats = torch.tensor(sizes, device=device)
         self._segment = torch.repeat_interleave(torch.arange(len(sizes), device=device), repeats,
                                                 output_size=self.total)
+        self._offsets = [0] * len(sizes)
+        for i in range(1, len(sizes)):
+            self._offsets[i] = self._offsets[i - 1] + sizes[i - 1]
 
     def rms(self, x: torch.Tensor) -> torch.Tensor:
         """RMS of each parameter's segment, ``[count]``."""
@@ -82,3 +104,17 @@ class Packed:
     def pieces(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The per-parameter segments (flat)."""
         return list(x.split(self.sizes))
+
+    def scalars(self, values: torch.Tensor) -> list[torch.Tensor]:
+        """Per-parameter values as a list of 0-dim tensors."""
+        return list(values.unbind(0))
+
+    def owns(self, base: torch.Tensor, tensors: list) -> bool:
+        """Whether ``tensors`` are, in order, the segments of the flat ``base``."""
+        if base.dim() != 1 or base.numel() != self.total or base.storage_offset():
+            return False
+        return all(t._base is base and t.storage_offset() == o for t, o in zip(tensors, self._offsets))
+
+    def views(self, flat: torch.Tensor, shapes) -> list[torch.Tensor]:
+        """The per-parameter segments of ``flat``, shaped as ``shapes``."""
+        return [seg if len(shape) == 1 else seg.view(shape) for seg, shape in zip(flat.split(self.sizes), shapes)]

@@ -10,8 +10,12 @@ Each step sorts the parameters that have gradients into batches and hands each b
 * every other parameter is updated alone, in place, with scratch memory reused across steps
   (:class:`~hfopt_adafactor.workspace.Workspace`) instead of fresh allocations.
 
-Both layouts run the same kernels on identically laid out data, so results are bit-identical
+All layouts run the same kernels on identically laid out data, so results are bit-identical
 to transformers' per-parameter loop; ``foreach=False`` forces the per-parameter layout.
+
+The moments of a combined batch are kept between steps as views into one buffer per batch
+(so the next step updates them in place, without gathering and scattering copies); they are
+ordinary tensors of the documented shapes to everything else (``state_dict``, ``torch.save``).
 """
 from __future__ import annotations
 
@@ -153,44 +157,51 @@ class Adafactor(Optimizer):
             for p in group["params"]:
                 if p.grad is not None and p.grad.is_sparse:
                     raise RuntimeError("Adafactor does not support sparse gradients.")
-        index = 0
+        position = 0
         for group in self.param_groups:
-            for params, factored, kind in self._batches(group):
-                self._update_batch(group, params, factored, kind, index)
-            index += len(group["params"])
+            for batch in self._batches(group, position):
+                self._update_batch(group, *batch)
+            position += len(group["params"])
         return loss
 
-    def _batches(self, group: dict):
-        """Initialise state, count steps and yield ``(params, factored, kind)`` batches.
+    def _batches(self, group: dict, position: int):
+        """Initialise state, count steps and yield ``(params, states, factored, kind, position)``.
 
         ``kind`` is ``"single"``, ``"stacked"`` (small factored, same shape) or ``"packed"``
-        (small non-factored, any shapes).
+        (small non-factored, any shapes); ``position`` is the first parameter's index within
+        the optimizer (it seeds stochastic rounding).
         """
         combine = group.get("foreach") is not False
         min_dim = group.get("min_dim_size_to_factor")
         use_first_moment = group["beta1"] is not None
-        batches: dict[tuple, list] = {}
-        for p in group["params"]:
+        optimizer_state = self.state
+        batches: dict[tuple, tuple[list, list, list]] = {}
+        for i, p in enumerate(group["params"], start=position):
             grad = p.grad
             if grad is None:
                 continue
-            state = self.state[p]
+            state = optimizer_state[p]
             if len(state) == 0:
                 factored = _factored(grad.shape, min_dim)
                 _init_state(state, grad, factored, use_first_moment)
             else:  # what the state holds wins (a checkpoint saved under other options)
                 factored = "exp_avg_sq_row" in state
-            state["step"] += 1
+            step = state["step"] = state["step"] + 1
             if combine and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous():
-                shape = p.shape if factored else None
-                key = (p.device, p.dtype, grad.dtype, state["step"], factored, shape)
-                batches.setdefault(key, []).append(p)
+                key = (p.device, p.dtype, grad.dtype, step, factored, p.shape if factored else None)
+                members = batches.get(key)
+                if members is None:
+                    members = batches[key] = ([], [], [])
+                members[0].append(p)
+                members[1].append(state)
+                members[2].append(i)
             else:
-                yield [p], factored, "single"
-        for key, params in batches.items():
+                yield [p], [state], factored, "single", i
+        for key, (params, states, positions) in batches.items():
             factored = key[4]
-            for chunk in _chunks(params, STACK_CHUNK):
-                yield chunk, factored, ("single" if len(chunk) == 1 else "stacked" if factored else "packed")
+            for start, stop in _chunks(params, STACK_CHUNK):
+                kind = "single" if stop - start == 1 else "stacked" if factored else "packed"
+                yield params[start:stop], states[start:stop], factored, kind, positions[start]
 
     def _packed_layout(self, sizes, device, dtype) -> Packed:
         """The :class:`Packed` layout for these segment sizes, cached across steps."""
@@ -202,20 +213,20 @@ class Adafactor(Optimizer):
             layout = self._layouts[key] = Packed(sizes, device, dtype)
         return layout
 
-    def _update_batch(self, group, params, factored, kind, index):
+    def _update_batch(self, group, params, states, factored, kind, position):
         """Gather one batch into compute tensors, run the kernel, write results back."""
-        states = [self.state[p] for p in params]
         step = states[0]["step"]
         grads = [p.grad for p in params]
         first, grad0 = params[0], grads[0]
         low = first.dtype in _LOW_PRECISION
         compute = torch.float32 if grad0.dtype in _LOW_PRECISION else grad0.dtype
         keys = _moment_keys(factored, group["beta1"] is not None)
+        device = grad0.device
         for s in states:  # like transformers: moments follow the gradient's compute dtype/device
             for k in keys:
                 t = s[k]
-                if t.dtype != compute or t.device != grad0.device:
-                    s[k] = t.to(device=grad0.device, dtype=compute)
+                if t.dtype != compute or t.device != device:
+                    s[k] = t.to(device=device, dtype=compute)
 
         if kind == "single":
             layout = Single()
@@ -232,43 +243,53 @@ class Adafactor(Optimizer):
             else:
                 layout = self._packed_layout([p.numel() for p in params], first.device, compute)
                 gather = _cat_flat
-            p_work = gather(params).to(compute)
-            g_work = gather(grads).to(compute)
-            moments = {k: gather([s[k] for s in states]) for k in keys}
-            work = torch.empty_like(g_work)
-
+            p_work = gather(params)
+            g_work = gather(grads)
+            if p_work.dtype != compute:
+                p_work = p_work.to(compute)
+            if g_work.dtype != compute:
+                g_work = g_work.to(compute)
+            moments, regathered = {}, []
+            for k in keys:
+                tensors = [s[k] for s in states]
+                base = tensors[0]._base
+                if base is not None and layout.owns(base, tensors):
+                    moments[k] = base  # left by the previous step: update in place, no copies
+                else:
+                    moments[k] = gather(tensors)
+                    regathered.append(k)
+            work = None
         rms_p = adafactor_update_(p_work, g_work, moments, work, group=group, step=step,
                                   factored=factored, layout=layout)
 
         if low and first.dtype == torch.bfloat16 and group.get("stochastic_rounding"):
-            gen = generator_for(p_work.device, group.get("stochastic_rounding_seed", 0), step, index)
+            gen = generator_for(p_work.device, group.get("stochastic_rounding_seed", 0), step, position)
             stochastic_round_to_bf16_(p_work, gen)
         if kind == "single":
             if low:
                 first.copy_(p_work)
             states[0]["RMS"] = rms_p
             return
-        flat = kind == "packed"
-        torch._foreach_copy_(_flat_views(params) if flat else params, layout.pieces(p_work))
-        for k in keys:
-            targets = [s[k] for s in states]
-            torch._foreach_copy_(_flat_views(targets) if flat else targets, layout.pieces(moments[k]))
-        for s, r in zip(states, rms_p.unbind(0)):
+        torch._foreach_copy_(_flat_views(params) if kind == "packed" else params, layout.pieces(p_work))
+        for k in regathered:  # the state becomes views of the batch's buffers (see Layout.owns)
+            for s, view in zip(states, layout.views(moments[k], [s[k].shape for s in states])):
+                s[k] = view
+        for s, r in zip(states, layout.scalars(rms_p)):
             s["RMS"] = r
 
 
 def _chunks(params: list, limit: int):
-    """Consecutive runs of ``params`` holding at most ``limit`` elements each (at least one)."""
-    chunk, total = [], 0
-    for p in params:
+    """``(start, stop)`` of consecutive runs of ``params`` holding at most ``limit`` elements
+    each (at least one parameter per run)."""
+    start, total = 0, 0
+    for i, p in enumerate(params):
         n = p.numel()
-        if chunk and total + n > limit:
-            yield chunk
-            chunk, total = [], 0
-        chunk.append(p)
+        if i > start and total + n > limit:
+            yield start, i
+            start, total = i, 0
         total += n
-    if chunk:
-        yield chunk
+    if start < len(params):
+        yield start, len(params)
 
 
 def _flat_views(tensors: list) -> list:
