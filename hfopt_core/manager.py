@@ -256,7 +256,8 @@ class PluginManager:
                 plugin = self._plugins.setdefault(plugin_name, _Plugin(plugin_name))
                 if plugin.status != "ok":
                     continue
-                plugin.provides = sorted(f"{s.kind}:{s.name}" for s in specs)
+                plugin.provides = sorted(
+                    f"{s.kind}:{s.name}" + (f" (alias {', '.join(s.aliases)})" if s.aliases else "") for s in specs)
                 for spec in specs:
                     for n in spec.names:
                         registry[spec.kind][n].append(spec)

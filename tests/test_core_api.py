@@ -77,5 +77,6 @@ def test_unknown_optimizer_names_our_distribution(manager):
 
 def test_sources_carry_the_declared_distribution(manager):
     assert manager.lookup("optimizer", "sgdish").source == "throwaway-dist==9.9"
-    assert [p.provides for p in manager.plugins()] == [("accumulator:summing", "optimizer:kerasish",
+    assert [p.provides for p in manager.plugins()] == [("accumulator:summing",
+                                                        "optimizer:kerasish (alias kerasish_alias)",
                                                         "optimizer:sgdish")]
