@@ -189,3 +189,22 @@ def test_state_dict_round_trip_keeps_extra_options():
     set_grads(params, 5)
     other.step()  # the saved (unfactored) state of the (2, 1) parameter is used as it is
     assert "exp_avg_sq" in other.state[params[SHAPES.index((2, 1))]]
+
+
+def test_save_and_resume_matches_an_uninterrupted_run(tmp_path):
+    """torch.save / torch.load of ours mid-run (combined batches keep moments as views) resumes exactly."""
+    kwargs = dict(beta1=0.9, weight_decay=0.01)
+    straight_params = make_params(torch.float32)
+    straight = run(Adafactor, straight_params, 4, **kwargs)
+
+    params = make_params(torch.float32)
+    opt = run(Adafactor, params, 2, **kwargs)
+    torch.save({"params": [p.detach() for p in params], "opt": opt.state_dict()}, tmp_path / "ckpt.pt")
+    saved = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    resumed_params = [torch.nn.Parameter(p.clone()) for p in saved["params"]]
+    resumed = Adafactor(resumed_params, **kwargs)
+    resumed.load_state_dict(saved["opt"])
+    for step in range(2, 4):
+        set_grads(resumed_params, step)
+        resumed.step()
+    assert_states_equal(resumed, straight, resumed_params, straight_params)

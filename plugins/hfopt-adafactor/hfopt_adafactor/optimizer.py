@@ -188,7 +188,7 @@ class Adafactor(Optimizer):
                 factored = "exp_avg_sq_row" in state
             step = state["step"] = state["step"] + 1
             if combine and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous():
-                key = (p.device, p.dtype, grad.dtype, step, factored, p.shape if factored else None)
+                key = (p.device, p.dtype, grad.dtype, step, factored, grad.shape if factored else None)
                 members = batches.get(key)
                 if members is None:
                     members = batches[key] = ([], [], [])
@@ -222,13 +222,9 @@ class Adafactor(Optimizer):
         compute = torch.float32 if grad0.dtype in _LOW_PRECISION else grad0.dtype
         keys = _moment_keys(factored, group["beta1"] is not None)
         device = grad0.device
-        for s in states:  # like transformers: moments follow the gradient's compute dtype/device
-            for k in keys:
-                t = s[k]
-                if t.dtype != compute or t.device != device:
-                    s[k] = t.to(device=device, dtype=compute)
 
         if kind == "single":
+            _to_compute(states, keys, compute, device)
             layout = Single()
             need_p, need_g = low, grad0.dtype != compute
             views = self._workspace.views(first.shape, 1 + need_p + need_g, compute, first.device)
@@ -253,10 +249,12 @@ class Adafactor(Optimizer):
             for k in keys:
                 tensors = [s[k] for s in states]
                 base = tensors[0]._base
-                if base is not None and layout.owns(base, tensors):
+                if (base is not None and base.dtype == compute and base.device == device
+                        and layout.owns(base, tensors)):
                     moments[k] = base  # left by the previous step: update in place, no copies
                 else:
-                    moments[k] = gather(tensors)
+                    _to_compute(states, (k,), compute, device)
+                    moments[k] = gather([s[k] for s in states])
                     regathered.append(k)
             work = None
         rms_p = adafactor_update_(p_work, g_work, moments, work, group=group, step=step,
@@ -276,6 +274,15 @@ class Adafactor(Optimizer):
                 s[k] = view
         for s, r in zip(states, layout.scalars(rms_p)):
             s["RMS"] = r
+
+
+def _to_compute(states: list, keys, dtype, device) -> None:
+    """Like transformers, move the moments to the gradient's compute dtype and device."""
+    for s in states:
+        for k in keys:
+            t = s[k]
+            if t.dtype != dtype or t.device != device:
+                s[k] = t.to(device=device, dtype=dtype)
 
 
 def _chunks(params: list, limit: int):
