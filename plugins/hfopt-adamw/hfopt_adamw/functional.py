@@ -35,6 +35,7 @@ import torch
 __all__ = ["step_size", "adamw_single_tensor", "adamw_foreach", "adamw_fused"]
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 #: elements per foreach piece on the CPU (see ``_chunks``): 4 MiB of float32 temporaries.
 _CHUNK_NUMEL = 1 << 20
@@ -143,7 +144,8 @@ def _chunks(lists, max_numel=_CHUNK_NUMEL):
     The foreach update allocates a ``sqrt(v) + eps`` temporary (and float32 copies for half
     precision) per piece; bounded pieces keep those in reused heap memory instead of fresh pages
     (on the CPU, fresh pages cost more than the arithmetic). Tensors larger than ``max_numel``
-    are cut into flat slices when all four are contiguous; others are left whole.
+    are cut into flat slices when all four are contiguous plain tensors; others (strided ones,
+    DTensors) are left whole.
     """
     if lists[0][0].device.type != "cpu":
         yield lists
@@ -151,7 +153,7 @@ def _chunks(lists, max_numel=_CHUNK_NUMEL):
     piece, size = tuple([] for _ in lists), 0
     for tensors in zip(*lists):
         numel = tensors[0].numel()
-        if numel > max_numel and all(t.is_contiguous() for t in tensors):
+        if numel > max_numel and type(tensors[0]) in _PLAIN and all(t.is_contiguous() for t in tensors):
             flats = [t.view(-1) for t in tensors]
             for start in range(0, numel, max_numel):
                 yield tuple([f[start:start + max_numel]] for f in flats)
