@@ -9,6 +9,17 @@ from conftest import available_devices
 
 from hfopt_adamw import AdamW
 
+@pytest.fixture(autouse=True)
+def _one_intra_op_thread():
+    # torch's fused CPU kernel opens a parallel region per tensor even for tiny ones; with the
+    # test workers and the distributed tests' processes sharing 2 cores, that thrashes. The
+    # numbers do not depend on the thread count.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 IMPLEMENTATIONS = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for-loop": dict(foreach=False),
                    "auto": {}}
 
