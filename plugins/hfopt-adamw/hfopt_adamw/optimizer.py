@@ -19,9 +19,14 @@ try:  # torch.distributed.tensor appends DTensor here when it is imported
 except ImportError:  # pragma: no cover - older torch
     _LIST_OP_TYPES = [torch.Tensor]
 
-#: device types with a fused AdamW kernel in torch (those present in this build are used).
-_FUSED_DEVICE_TYPES = frozenset({"cpu", "cuda", "mps", "xpu", "hpu", "mtia",
-                                 torch._C._get_privateuse1_backend_name()})
+try:  # the device types this torch build has a fused AdamW kernel for (CPU since torch 2.4)
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+    _FUSED_DEVICE_TYPES = frozenset(_get_fused_kernels_supported_devices())
+except ImportError:  # pragma: no cover - older torch
+    _FUSED_DEVICE_TYPES = frozenset({"cuda"})
+
+#: keep Dynamo out of ``step`` (a compiled training step runs it eagerly, at kernel speed)
+_no_dynamo = getattr(torch, "_disable_dynamo", lambda fn: fn)
 
 _IMPLEMENTATIONS = {"fused": adamw_fused, "foreach": adamw_foreach}
 
@@ -139,7 +144,7 @@ class AdamW(Optimizer):
                 packed[key] = {**param_state, "step": step.clone()}
         return state_dict
 
-    @torch._disable_dynamo
+    @_no_dynamo
     @torch.no_grad()
     def step(self, closure=None):
         """Perform one optimization step.
