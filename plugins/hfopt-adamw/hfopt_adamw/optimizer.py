@@ -220,6 +220,10 @@ class AdamW(Optimizer):
         packed = self._packed_steps.get(id(group))
         if packed is None or not packed.matches(group, steps):
             packed = self._packed_steps[id(group)] = PackedSteps(group, states, steps)
+            if len(self._packed_steps) > len(self.param_groups):  # groups replaced by load_state_dict
+                live = {id(g): g for g in self.param_groups}
+                self._packed_steps = {key: record for key, record in self._packed_steps.items()
+                                      if live.get(key) is record.owner}
         counts = packed.increment()
         beta1, beta2 = group["betas"]
         lr = group["lr"]
