@@ -34,6 +34,9 @@ class Single:
         """``x`` split back into per-parameter tensors."""
         return [x]
 
+    def release(self) -> None:
+        """Nothing to forget."""
+
 
 class Stacked:
     """``count`` same-shape parameters as ``[count, *shape]``: per-parameter values are ``[count]``.
@@ -73,6 +76,9 @@ class Stacked:
         """The ``count`` parameter-shaped slices."""
         return list(x.unbind(0))
 
+    def release(self) -> None:
+        """Nothing to forget."""
+
 
 class Packed:
     """Parameters flattened and concatenated: per-parameter values are ``[count]``.
@@ -89,21 +95,31 @@ class Packed:
         repeats = torch.tensor(sizes, device=device)
         self._segment = torch.repeat_interleave(torch.arange(len(sizes), device=device), repeats,
                                                 output_size=self.total)
+        self._memo = None
         self._offsets = [0] * len(sizes)
         for i in range(1, len(sizes)):
             self._offsets[i] = self._offsets[i - 1] + sizes[i - 1]
 
     def rms(self, x: torch.Tensor) -> torch.Tensor:
         """RMS of each parameter's segment, ``[count]``."""
-        return torch.stack(torch._foreach_norm(x.split(self.sizes))) / self._sqrt_numel
+        return torch.stack(torch._foreach_norm(self.pieces(x))) / self._sqrt_numel
 
     def expand(self, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``[count]`` repeated over each parameter's segment: ``[total]``."""
-        return values.index_select(0, self._segment)
+        """``[count]`` repeated over each parameter's segment: ``[total]`` (0-dim stays 0-dim)."""
+        return values if values.dim() == 0 else values.index_select(0, self._segment)
 
     def pieces(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The per-parameter segments (flat)."""
-        return list(x.split(self.sizes))
+        """The per-parameter segments (flat); the split of the last tensor asked for is reused."""
+        memo = self._memo
+        if memo is not None and memo[0] is x:
+            return memo[1]
+        pieces = list(x.split(self.sizes))
+        self._memo = (x, pieces)
+        return pieces
+
+    def release(self) -> None:
+        """Forget the remembered split (call when the batch is done)."""
+        self._memo = None
 
     def scalars(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Per-parameter values as a list of 0-dim tensors."""

@@ -10,8 +10,12 @@ Each step sorts the parameters that have gradients into batches and hands each b
 * every other parameter is updated alone, in place, with scratch memory reused across steps
   (:class:`~hfopt_adafactor.workspace.Workspace`) instead of fresh allocations.
 
-All layouts run the same kernels on identically laid out data, so results are bit-identical
-to transformers' per-parameter loop; ``foreach=False`` forces the per-parameter layout.
+All layouts run the same kernels on identically laid out data, so on the CPU results are
+bit-identical to transformers' per-parameter loop (checked for every layout by the tests).
+Other devices may reduce a stacked batch in another order (fp32 results then agree to rounding,
+about 1e-7 relative), so there fp16/bf16 parameters always take the per-parameter path, whose
+ops round as transformers' do, to keep their rounded copies bit-identical. ``foreach=False``
+forces the per-parameter layout everywhere.
 
 The moments of a combined batch are kept between steps as views into one buffer per batch
 (so the next step updates them in place, without gathering and scattering copies); they are
@@ -187,7 +191,8 @@ class Adafactor(Optimizer):
             else:  # what the state holds wins (a checkpoint saved under other options)
                 factored = "exp_avg_sq_row" in state
             step = state["step"] = state["step"] + 1
-            if combine and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous():
+            if (combine and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous()
+                    and (p.device.type == "cpu" or p.dtype not in _LOW_PRECISION)):
                 key = (p.device, p.dtype, grad.dtype, step, factored, grad.shape if factored else None)
                 members = batches.get(key)
                 if members is None:
@@ -274,6 +279,7 @@ class Adafactor(Optimizer):
                 s[k] = view
         for s, r in zip(states, layout.scalars(rms_p)):
             s["RMS"] = r
+        layout.release()
 
 
 def _to_compute(states: list, keys, dtype, device) -> None:
