@@ -81,6 +81,11 @@ def test_param_group_values_are_validated():
     opt = AdamW([torch.nn.Parameter(torch.zeros(2))])
     with pytest.raises(ValueError, match="Invalid learning rate: -2.0"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))], "lr": -2.0})
+    with pytest.raises(ValueError, match="Invalid weight_decay value: -1"):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))], "weight_decay": -1})
+    with pytest.raises(RuntimeError, match="fused=True"):
+        opt.add_param_group({"params": [torch.zeros(2, dtype=torch.int32)], "fused": True})
+    assert len(opt.param_groups) == 1  # rejected groups are not added
 
 
 def test_fused_and_foreach_together_or_fused_on_integers_raise():

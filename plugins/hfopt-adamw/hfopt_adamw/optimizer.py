@@ -109,14 +109,16 @@ class AdamW(Optimizer):
         Args:
             param_group: dict with ``"params"`` and optional per-group options.
         """
+        options = {**self.defaults, **param_group}
+        _validate(options["lr"], options["betas"], options["eps"], options["weight_decay"])
+        if options["foreach"] and options["fused"]:
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        _validate(group["lr"], group["betas"], group["eps"], group["weight_decay"])
-        if group["foreach"] and group["fused"]:
-            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
         if group["fused"]:
             for p in group["params"]:
                 if not _fused_ok(p):
+                    self.param_groups.pop()
                     raise RuntimeError(
                         "`fused=True` requires floating point parameters on a device with a fused "
                         f"AdamW kernel {sorted(_FUSED_DEVICE_TYPES)}, got {p.dtype} on {p.device.type}")
