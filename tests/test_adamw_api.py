@@ -1,6 +1,7 @@
 """hfopt AdamW: registry, light plugin module, validation, optimizer protocol, state layout."""
 from __future__ import annotations
 
+import copy
 import io
 import math
 import subprocess
@@ -261,3 +262,24 @@ def test_tensor_learning_rate():
         a.grad, b.grad = torch.full((3,), 0.5), torch.full((3,), 0.5)
         opt_a.step(), opt_b.step()
     assert torch.allclose(a, b, rtol=1e-7, atol=0)
+
+
+def test_loads_a_transformers_checkpoint_with_integer_steps():
+    # transformers' AdamW kept ``state["step"]`` as a Python int: such checkpoints resume.
+    model = _model()
+    opt = AdamW(model.parameters(), lr=1e-2)
+    _train(model, opt, 2)
+    saved = copy.deepcopy(opt.state_dict())  # torch's load_state_dict keeps the tensors it is given
+    for param_state in saved["state"].values():
+        param_state["step"] = int(param_state["step"].item())
+    straight = AdamW(model.parameters(), lr=1e-2)
+    straight.load_state_dict(copy.deepcopy(opt.state_dict()))
+    resumed_model = _model()
+    resumed_model.load_state_dict(model.state_dict())
+    resumed = AdamW(resumed_model.parameters(), lr=1e-2)
+    resumed.load_state_dict(saved)
+    _train(model, straight, 2, seed=3)
+    _train(resumed_model, resumed, 2, seed=3)
+    assert torch.equal(_flat(model), _flat(resumed_model))
+    assert all(resumed.state[p]["step"].dtype == torch.float32 and resumed.state[p]["step"].item() == 4
+               for p in resumed_model.parameters())
