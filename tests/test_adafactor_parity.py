@@ -208,3 +208,20 @@ def test_save_and_resume_matches_an_uninterrupted_run(tmp_path):
         set_grads(resumed_params, step)
         resumed.step()
     assert_states_equal(resumed, straight, resumed_params, straight_params)
+
+
+def test_pickled_state_is_as_small_as_the_state():
+    """Moments kept as views of a batch buffer must not drag the whole buffer into each pickle."""
+    import pickle
+
+    params = [torch.nn.Parameter(torch.randn(300)) for _ in range(100)]
+    opt = Adafactor(params, beta1=0.9)
+    for _ in range(2):
+        for p in params:
+            p.grad = torch.randn_like(p)
+        opt.step()
+    state_bytes = sum(t.numel() * t.element_size() for s in opt.state.values() for t in s.values()
+                      if isinstance(t, torch.Tensor))
+    assert len(pickle.dumps(opt.state_dict())) < 2 * state_bytes
+    clone = pickle.loads(pickle.dumps(opt))
+    assert all(torch.equal(a["exp_avg"], b["exp_avg"]) for a, b in zip(opt.state.values(), clone.state.values()))

@@ -23,6 +23,8 @@ ordinary tensors of the documented shapes to everything else (``state_dict``, ``
 """
 from __future__ import annotations
 
+from collections import defaultdict
+
 import torch
 from torch.optim import Optimizer
 
@@ -113,6 +115,22 @@ class Adafactor(Optimizer):
         """Add a parameter group (missing options come from the defaults) after checking it."""
         super().add_param_group(param_group)
         check_group(self.param_groups[-1])
+
+    def state_dict(self) -> dict:
+        """torch's ``state_dict``, with moments that are views into a batch buffer copied out.
+
+        Each tensor then owns just its own bytes, so pickling (which, unlike ``torch.save``, does
+        not share storages between tensors) stays as small as the state itself.
+        """
+        state_dict = super().state_dict()
+        state_dict["state"] = {k: _compact(v) for k, v in state_dict["state"].items()}
+        return state_dict
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        compact = defaultdict(dict)
+        compact.update((p, _compact(s)) for p, s in state["state"].items())
+        return {**state, "state": compact}
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
@@ -280,6 +298,11 @@ class Adafactor(Optimizer):
         for s, r in zip(states, layout.scalars(rms_p)):
             s["RMS"] = r
         layout.release()
+
+
+def _compact(state: dict) -> dict:
+    """A copy of one parameter's state whose view tensors are replaced by their own copies."""
+    return {k: v.clone() if isinstance(v, torch.Tensor) and v._base is not None else v for k, v in state.items()}
 
 
 def _to_compute(states: list, keys, dtype, device) -> None:
