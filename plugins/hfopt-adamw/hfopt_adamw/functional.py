@@ -99,7 +99,8 @@ def adamw_single_tensor(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta
         if p.dtype in _LOW_PRECISION:
             p32, g32, m32, v32 = _upcast((p, g, m, v))
             _single_update(p32, g32, m32, v32, size=size, beta1=beta1, beta2=beta2, eps=eps, decay=decay)
-            p.copy_(p32), m.copy_(m32), v.copy_(v32)
+            for dst, src in ((p, p32), (m, m32), (v, v32)):
+                dst.copy_(src)
         else:
             _single_update(p, g, m, v, size=size, beta1=beta1, beta2=beta2, eps=eps, decay=decay)
 
