@@ -283,3 +283,10 @@ def test_loads_a_transformers_checkpoint_with_integer_steps():
     assert torch.equal(_flat(model), _flat(resumed_model))
     assert all(resumed.state[p]["step"].dtype == torch.float32 and resumed.state[p]["step"].item() == 4
                for p in resumed_model.parameters())
+
+
+def test_without_torch_the_error_names_the_extra():
+    code = ("import sys; sys.modules['torch'] = None; import hfopt_adamw\n"
+            "try:\n    hfopt_adamw.AdamW\nexcept ModuleNotFoundError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert "pip install 'hfopt-adamw[torch]'" in out

@@ -31,7 +31,13 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise ModuleNotFoundError(f"hfopt_adamw.{name} needs PyTorch: pip install 'hfopt-adamw[torch]'",
+                                  name="torch") from error
     globals()[name] = value
     return value
 
