@@ -290,3 +290,22 @@ def test_without_torch_the_error_names_the_extra():
             "try:\n    hfopt_adamw.AdamW\nexcept ModuleNotFoundError as e:\n    print(e)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert "pip install 'hfopt-adamw[torch]'" in out
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    ({}, "fused"), (dict(fused=True), "fused"), (dict(foreach=True), "foreach"),
+    (dict(fused=False), "foreach"), (dict(foreach=False), "single"), (dict(fused=False, foreach=False), "single"),
+])
+def test_implementation_selection(monkeypatch, kwargs, expected):
+    import hfopt_adamw.optimizer as module
+
+    calls = []
+    for name in ("fused", "foreach"):
+        monkeypatch.setitem(module._IMPLEMENTATIONS, name, lambda *a, _n=name, **k: calls.append(_n))
+    monkeypatch.setattr(module, "adamw_single_tensor", lambda *a, **k: calls.append("single"))
+    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))]
+    opt = AdamW(params, **kwargs)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    assert calls == [expected, expected]  # one bucket per dtype
