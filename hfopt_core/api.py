@@ -9,6 +9,20 @@ from .schedules import framework_of
 from .types import PluginInfo
 
 _SCHEDULER_TYPES = {m.value: m for m in SchedulerType}
+_FRAMEWORK_EXTRAS = {"torch": "torch", "tensorflow": "tensorflow", "keras": "tensorflow", "tf_keras": "tensorflow"}
+
+
+def _factory(spec):
+    """Resolve ``spec.factory``; a missing framework becomes an ImportError saying what to install."""
+    try:
+        return resolve(spec.factory)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in _FRAMEWORK_EXTRAS:
+            raise
+        distribution = (spec.source or "").split("==")[0] or "the plugin"
+        raise ImportError(f"{spec.kind} {spec.name!r} ({spec.source}) needs {missing}, which is not installed: "
+                          f"pip install '{distribution}[{_FRAMEWORK_EXTRAS[missing]}]'", name=missing) from exc
 
 
 def _name(name, what: str) -> str:
@@ -50,8 +64,7 @@ def get_scheduler(name, optimizer, num_warmup_steps=None, num_training_steps=Non
     for arg in spec.requires:
         if common[arg] is None:
             raise ValueError(f"{label} requires `{arg}`, please provide that argument.")
-    factory = resolve(spec.factory)
-    return factory(optimizer, **{a: common[a] for a in spec.takes}, **kwargs)
+    return _factory(spec)(optimizer, **{a: common[a] for a in spec.takes}, **kwargs)
 
 
 def get_optimizer(name, params=None, **kwargs):
@@ -70,7 +83,7 @@ def get_optimizer(name, params=None, **kwargs):
     if len(candidates) > 1:
         framework = "torch" if params is not None else next(f for f in ("keras", "tensorflow") if f in candidates)
     spec = manager.lookup("optimizer", key, framework)
-    factory = resolve(spec.factory)
+    factory = _factory(spec)
     if params is None and "torch" in spec.frameworks:
         raise TypeError(f"optimizer {spec.name!r} is a torch optimizer: pass the parameters to optimize")
     return factory(**kwargs) if params is None else factory(params, **kwargs)
@@ -79,7 +92,7 @@ def get_optimizer(name, params=None, **kwargs):
 def get_accumulator(name, **kwargs):
     """Build any installed gradient accumulator from its name; ``kwargs`` go to its constructor."""
     spec = get_manager().lookup("accumulator", _name(name, "accumulator"))
-    return resolve(spec.factory)(**kwargs)
+    return _factory(spec)(**kwargs)
 
 
 def list_plugins() -> list[PluginInfo]:

@@ -80,3 +80,28 @@ def test_sources_carry_the_declared_distribution(manager):
     assert [p.provides for p in manager.plugins()] == [("accumulator:summing",
                                                         "optimizer:kerasish (alias kerasish_alias)",
                                                         "optimizer:sgdish")]
+
+
+def test_missing_framework_says_which_extra_to_install(monkeypatch):
+    missing_torch = types.ModuleType("needs_torch_plugin")
+
+    @hookimpl
+    def hfopt_optimizers():
+        return [OptimizerSpec(name="needs_torch", factory="needs_torch_impl:Optimizer", frameworks=("torch",))]
+
+    missing_torch.hfopt_optimizers = hfopt_optimizers
+    impl = types.ModuleType("needs_torch_impl")
+
+    def fail(name):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    impl.__getattr__ = fail
+    monkeypatch.setitem(__import__("sys").modules, "needs_torch_impl", impl)
+    manager = PluginManager(environ={"HFOPT_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    manager.register(missing_torch, name="needs-torch", distribution="acme-needs-torch", version="1.0")
+    old = set_manager(manager)
+    try:
+        with pytest.raises(ImportError, match=r"needs torch, which is not installed: pip install 'acme-needs-torch\[torch\]'"):
+            get_optimizer("needs_torch", [])
+    finally:
+        set_manager(old)
