@@ -78,7 +78,8 @@ def _memory() -> list[Row]:
     matrices = [p for p in params if p.dim() >= 2]
     group = "Optimizer state, BERT-base shapes, fp32"
     rows = []
-    for label, subset, target in (("matrices (factored)", matrices, 0.01), ("all 199 tensors", params, None)):
+    for label, subset, target in ((f"the {len(matrices)} matrices (factored)", matrices, 0.01),
+                                  (f"all {len(params)} tensors", params, None)):
         ours, theirs = _state_bytes(adafactor, subset), _state_bytes(adamw, subset)
         row = Row(group, f"hfopt Adafactor, {label}", "torch AdamW state", ours, theirs,
                   "< 1.00% of AdamW" if target else "", None if target is None else ours / theirs < target,

@@ -250,10 +250,15 @@ class Adafactor(Optimizer):
             _to_compute(states, keys, compute, device)
             layout = Single()
             need_p, need_g = low, grad0.dtype != compute
-            views = self._workspace.views(first.shape, 1 + need_p + need_g, compute, first.device)
-            work = views.pop()
-            p_work = views.pop().copy_(first) if need_p else first
-            g_work = views.pop().copy_(grad0) if need_g else grad0
+            if first.numel() > STACK_NUMEL:  # large: reuse scratch instead of fresh allocations
+                views = self._workspace.views(first.shape, 1 + need_p + need_g, compute, first.device)
+                work = views.pop()
+                p_work = views.pop().copy_(first) if need_p else first
+                g_work = views.pop().copy_(grad0) if need_g else grad0
+            else:  # small: allocating is cheaper than carving views
+                work = None
+                p_work = first.to(compute) if need_p else first
+                g_work = grad0.to(compute) if need_g else grad0
             moments = {k: states[0][k] for k in keys}
         else:
             if kind == "stacked":
