@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import warnings
 
+from .lazy import FRAMEWORK_EXTRAS
 from .manager import get_manager, resolve
 from .scheduler_type import SchedulerType
 from .schedules import framework_of
 from .types import PluginInfo
 
 _SCHEDULER_TYPES = {m.value: m for m in SchedulerType}
-_FRAMEWORK_EXTRAS = {"torch": "torch", "tensorflow": "tensorflow", "keras": "tensorflow", "tf_keras": "tensorflow"}
 
 
 def _factory(spec):
@@ -18,11 +18,11 @@ def _factory(spec):
         return resolve(spec.factory)
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
-        if missing not in _FRAMEWORK_EXTRAS:
+        if missing not in FRAMEWORK_EXTRAS:
             raise
         distribution = (spec.source or "").split("==")[0] or "the plugin"
         raise ImportError(f"{spec.kind} {spec.name!r} ({spec.source}) needs {missing}, which is not installed: "
-                          f"pip install '{distribution}[{_FRAMEWORK_EXTRAS[missing]}]'", name=missing) from exc
+                          f"pip install '{distribution}[{FRAMEWORK_EXTRAS[missing]}]'", name=missing) from exc
 
 
 def _name(name, what: str) -> str:

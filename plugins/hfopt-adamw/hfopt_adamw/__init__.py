@@ -13,34 +13,14 @@ Per step ``t`` with gradient ``g``, for every parameter ``p``::
 """
 from __future__ import annotations
 
-import importlib
+from hfopt_core.lazy import lazy_exports
 
 __all__ = ["AdamW", "adamw_single_tensor", "adamw_foreach", "adamw_fused", "step_size"]
 
-_LAZY = {
+__getattr__, __dir__ = lazy_exports(__name__, {
     "AdamW": "hfopt_adamw.optimizer",
     "adamw_single_tensor": "hfopt_adamw.functional",
     "adamw_foreach": "hfopt_adamw.functional",
     "adamw_fused": "hfopt_adamw.functional",
     "step_size": "hfopt_adamw.functional",
-}
-
-
-def __getattr__(name: str):
-    """Import ``AdamW`` and the functional implementations (and torch) on first use."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        value = getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as error:
-        if error.name != "torch":
-            raise
-        raise ModuleNotFoundError(f"hfopt_adamw.{name} needs PyTorch: pip install 'hfopt-adamw[torch]'",
-                                  name="torch") from error
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+}, distribution="hfopt-adamw")
