@@ -49,3 +49,10 @@ def test_discovery_and_package_import_do_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_conforms_to_the_plugin_contract():
+    from hfopt_core.testing import check_plugin
+
+    specs = check_plugin("hfopt_adafactor.plugin", distribution="hfopt-adafactor")
+    assert {(s.kind, s.name) for s in specs} == {("optimizer", "adafactor"), ("schedule", "adafactor")}
