@@ -225,3 +225,16 @@ def test_pickled_state_is_as_small_as_the_state():
     assert len(pickle.dumps(opt.state_dict())) < 2 * state_bytes
     clone = pickle.loads(pickle.dumps(opt))
     assert all(torch.equal(a["exp_avg"], b["exp_avg"]) for a, b in zip(opt.state.values(), clone.state.values()))
+
+
+def test_moments_are_updated_in_place_like_transformers():
+    """After the first step the moment tensors stay the same objects (as in transformers)."""
+    params = make_params(torch.float32)
+    opt = run(Adafactor, params, 2, beta1=0.9)
+    before = {id(p): {k: v for k, v in opt.state[p].items() if k.startswith("exp_avg")} for p in params}
+    snapshot = {id(p): {k: v.clone() for k, v in d.items()} for p, d in zip(params, before.values())}
+    set_grads(params, 2)
+    opt.step()
+    for p in params:
+        for k, v in before[id(p)].items():
+            assert opt.state[p][k] is v and not torch.equal(v, snapshot[id(p)][k])

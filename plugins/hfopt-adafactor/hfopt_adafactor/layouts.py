@@ -61,13 +61,6 @@ class Stacked:
         """Per-parameter values as a list of 0-dim tensors."""
         return list(values.view(-1).unbind(0))
 
-    def owns(self, base: torch.Tensor, tensors: list) -> bool:
-        """Whether ``tensors`` are, in order, the slices of the stacked ``base``."""
-        if base.dim() == 0 or base.shape[0] != self.count or not base.is_contiguous() or base.storage_offset():
-            return False
-        step = base[0].numel()
-        return all(t._base is base and t.storage_offset() == i * step for i, t in enumerate(tensors))
-
     def views(self, stacked: torch.Tensor, shapes) -> list[torch.Tensor]:
         """The per-parameter slices of ``stacked``."""
         return list(stacked.unbind(0))
@@ -96,9 +89,6 @@ class Packed:
         self._segment = torch.repeat_interleave(torch.arange(len(sizes), device=device), repeats,
                                                 output_size=self.total)
         self._memo = None
-        self._offsets = [0] * len(sizes)
-        for i in range(1, len(sizes)):
-            self._offsets[i] = self._offsets[i - 1] + sizes[i - 1]
 
     def rms(self, x: torch.Tensor) -> torch.Tensor:
         """RMS of each parameter's segment, ``[count]``."""
@@ -124,12 +114,6 @@ class Packed:
     def scalars(self, values: torch.Tensor) -> list[torch.Tensor]:
         """Per-parameter values as a list of 0-dim tensors."""
         return list(values.unbind(0))
-
-    def owns(self, base: torch.Tensor, tensors: list) -> bool:
-        """Whether ``tensors`` are, in order, the segments of the flat ``base``."""
-        if base.dim() != 1 or base.numel() != self.total or base.storage_offset():
-            return False
-        return all(t._base is base and t.storage_offset() == o for t, o in zip(tensors, self._offsets))
 
     def views(self, flat: torch.Tensor, shapes) -> list[torch.Tensor]:
         """The per-parameter segments of ``flat``, shaped as ``shapes``."""

@@ -18,11 +18,14 @@ ops round as transformers' do, to keep their rounded copies bit-identical. ``for
 forces the per-parameter layout everywhere.
 
 The moments of a combined batch are kept between steps as views into one buffer per batch
-(so the next step updates them in place, without gathering and scattering copies); they are
-ordinary tensors of the documented shapes to everything else (``state_dict``, ``torch.save``).
+(so the next step updates them in place, without gathering and scattering copies); the
+optimizer remembers which views it handed out and gathers afresh whenever the state holds
+anything else (a loaded checkpoint, a changed batch). To everything else they are ordinary
+tensors of the documented shapes (``state_dict`` and pickling copy them out).
 """
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 
 import torch
@@ -109,6 +112,7 @@ class Adafactor(Optimizer):
         check_group(defaults)
         self._workspace = Workspace()
         self._layouts: dict[tuple, Packed] = {}
+        self._kept: dict[tuple, tuple] = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
@@ -136,6 +140,7 @@ class Adafactor(Optimizer):
         super().__setstate__(state)
         self._workspace = Workspace()
         self._layouts = {}
+        self._kept = {}
         for group in self.param_groups:
             for key, value in _EXTRA_DEFAULTS.items():
                 group.setdefault(key, value)
@@ -209,20 +214,22 @@ class Adafactor(Optimizer):
             else:  # what the state holds wins (a checkpoint saved under other options)
                 factored = "exp_avg_sq_row" in state
             step = state["step"] = state["step"] + 1
-            if (combine and p.numel() <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous()
-                    and (p.device.type == "cpu" or p.dtype not in _LOW_PRECISION)):
+            numel = p.numel()
+            if (combine and numel <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous()
+                    and (p.dtype not in _LOW_PRECISION or p.device.type == "cpu")):
                 key = (p.device, p.dtype, grad.dtype, step, factored, grad.shape if factored else None)
                 members = batches.get(key)
                 if members is None:
-                    members = batches[key] = ([], [], [])
+                    members = batches[key] = ([], [], [], [])
                 members[0].append(p)
                 members[1].append(state)
                 members[2].append(i)
+                members[3].append(numel)
             else:
                 yield [p], [state], factored, "single", i
-        for key, (params, states, positions) in batches.items():
+        for key, (params, states, positions, sizes) in batches.items():
             factored = key[4]
-            for start, stop in _chunks(params, STACK_CHUNK):
+            for start, stop in _chunks(sizes, STACK_CHUNK):
                 kind = "single" if stop - start == 1 else "stacked" if factored else "packed"
                 yield params[start:stop], states[start:stop], factored, kind, positions[start]
 
@@ -265,7 +272,7 @@ class Adafactor(Optimizer):
                 layout = Stacked(len(params), first.numel())
                 gather = torch.stack
             else:
-                layout = self._packed_layout([p.numel() for p in params], first.device, compute)
+                layout = self._packed_layout([p.numel() for p in params], device, compute)
                 gather = _cat_flat
             p_work = gather(params)
             g_work = gather(grads)
@@ -276,10 +283,10 @@ class Adafactor(Optimizer):
             moments, regathered = {}, []
             for k in keys:
                 tensors = [s[k] for s in states]
-                base = tensors[0]._base
-                if (base is not None and base.dtype == compute and base.device == device
-                        and layout.owns(base, tensors)):
-                    moments[k] = base  # left by the previous step: update in place, no copies
+                kept = self._kept.get((position, kind, k))
+                if (kept is not None and kept[0].dtype == compute and kept[0].device == device
+                        and len(kept[1]) == len(tensors) and all(map(operator.is_, tensors, kept[1]))):
+                    moments[k] = kept[0]  # the state still holds this batch's views: update in place
                 else:
                     _to_compute(states, (k,), compute, device)
                     moments[k] = gather([s[k] for s in states])
@@ -297,9 +304,11 @@ class Adafactor(Optimizer):
             states[0]["RMS"] = rms_p
             return
         torch._foreach_copy_(_flat_views(params) if kind == "packed" else params, layout.pieces(p_work))
-        for k in regathered:  # the state becomes views of the batch's buffers (see Layout.owns)
-            for s, view in zip(states, layout.views(moments[k], [s[k].shape for s in states])):
+        for k in regathered:  # the state becomes views of the batch's buffer, kept for next step
+            views = tuple(layout.views(moments[k], [s[k].shape for s in states]))
+            for s, view in zip(states, views):
                 s[k] = view
+            self._kept[(position, kind, k)] = (moments[k], views)
         for s, r in zip(states, layout.scalars(rms_p)):
             s["RMS"] = r
         layout.release()
@@ -319,18 +328,19 @@ def _to_compute(states: list, keys, dtype, device) -> None:
                 s[k] = t.to(device=device, dtype=dtype)
 
 
-def _chunks(params: list, limit: int):
-    """``(start, stop)`` of consecutive runs of ``params`` holding at most ``limit`` elements
-    each (at least one parameter per run)."""
+def _chunks(sizes: list, limit: int):
+    """``(start, stop)`` of consecutive runs holding at most ``limit`` elements each (at least
+    one parameter per run), given each parameter's element count."""
+    if sum(sizes) <= limit:
+        yield 0, len(sizes)
+        return
     start, total = 0, 0
-    for i, p in enumerate(params):
-        n = p.numel()
+    for i, n in enumerate(sizes):
         if i > start and total + n > limit:
             yield start, i
             start, total = i, 0
         total += n
-    if start < len(params):
-        yield start, len(params)
+    yield start, len(sizes)
 
 
 def _flat_views(tensors: list) -> list:
