@@ -3,8 +3,8 @@
 A batch is one parameter, several same-shape parameters stacked, or several non-factored
 parameters packed flat (see :mod:`hfopt_adafactor.layouts`). Every elementwise op and every
 reduction runs on data laid out like transformers' per-parameter loop (same kernels, same
-operand order, same rounding), so fp32 results are bit-identical to upstream, not merely close;
-only the number of kernel launches and allocations differs.
+operand order, same rounding), so on the CPU fp32 results are bit-identical to upstream, not
+merely close; only the number of kernel launches and allocations differs.
 
 With step ``t``, gradient ``g``, parameter ``p`` and ``rho_t`` the (relative) step size::
 
