@@ -182,3 +182,22 @@ def test_unfactored_matrix_matches_transformers_on_the_flattened_tensor():
     for f, p in zip(flat, ours[::2]):
         assert torch.equal(f.detach(), p.detach().reshape(-1))
     assert torch.equal(factored_ref.detach(), ours[1].detach())
+
+
+def test_stochastic_rounding_in_combined_batches_stays_within_one_ulp_of_nearest():
+    """Stacked and packed bf16 batches: each value is the nearest bf16 or its neighbour."""
+    shapes = [(6, 5), (6, 5), (6, 5), (7,), (13,), (64,)]
+
+    def run(stochastic):
+        ps = params(*shapes, dtype=torch.bfloat16, seed=3)
+        opt = Adafactor(ps, stochastic_rounding=stochastic, stochastic_rounding_seed=9)
+        gen = torch.Generator().manual_seed(4)
+        for p in ps:
+            p.grad = torch.randn(p.shape, generator=gen).to(torch.bfloat16)
+        opt.step()
+        return ps
+
+    for near, sr in zip(run(False), run(True)):
+        steps = (near.detach().view(torch.int16).int() - sr.detach().view(torch.int16).int()).abs()
+        assert steps.max() <= 1
+    assert any(not torch.equal(a, b) for a, b in zip(run(False), run(True)))

@@ -238,3 +238,20 @@ def test_moments_are_updated_in_place_like_transformers():
     for p in params:
         for k, v in before[id(p)].items():
             assert opt.state[p][k] is v and not torch.equal(v, snapshot[id(p)][k])
+
+
+@pytest.mark.parametrize("param_dtype, grad_dtype", [(torch.bfloat16, torch.float32), (torch.float32, torch.bfloat16),
+                                                     (torch.float16, torch.float32)], ids=str)
+def test_gradient_dtype_other_than_the_parameters(param_dtype, grad_dtype):
+    ours_params, theirs_params = make_params(param_dtype), make_params(param_dtype)
+    for p in ours_params + theirs_params:
+        p.grad_dtype = None  # allow a gradient dtype other than the parameter's
+    ours, theirs = Adafactor(ours_params, beta1=0.9), Upstream(theirs_params, beta1=0.9)
+    for step in range(3):
+        for params in (ours_params, theirs_params):
+            set_grads(params, step)
+            for p in params:
+                p.grad = p.grad.to(grad_dtype)
+        ours.step()
+        theirs.step()
+    assert_states_equal(ours, theirs, ours_params, theirs_params)
