@@ -192,7 +192,7 @@ class Adafactor(Optimizer):
         return loss
 
     def _batches(self, group: dict, position: int):
-        """Initialise state, count steps and yield ``(params, states, factored, kind, position)``.
+        """Initialise state, count steps, yield ``(params, grads, states, factored, kind, position)``.
 
         ``kind`` is ``"single"``, ``"stacked"`` (small factored, same shape) or ``"packed"``
         (small non-factored, any shapes); ``position`` is the first parameter's index within
@@ -220,18 +220,20 @@ class Adafactor(Optimizer):
                 key = (p.device, p.dtype, grad.dtype, step, factored, grad.shape if factored else None)
                 members = batches.get(key)
                 if members is None:
-                    members = batches[key] = ([], [], [], [])
+                    members = batches[key] = ([], [], [], [], [])
                 members[0].append(p)
-                members[1].append(state)
-                members[2].append(i)
-                members[3].append(numel)
+                members[1].append(grad)
+                members[2].append(state)
+                members[3].append(i)
+                members[4].append(numel)
             else:
-                yield [p], [state], factored, "single", i
-        for key, (params, states, positions, sizes) in batches.items():
+                yield [p], [grad], [state], factored, "single", i
+        for key, (params, grads, states, positions, sizes) in batches.items():
             factored = key[4]
             for start, stop in _chunks(sizes, STACK_CHUNK):
                 kind = "single" if stop - start == 1 else "stacked" if factored else "packed"
-                yield params[start:stop], states[start:stop], factored, kind, positions[start]
+                yield (params[start:stop], grads[start:stop], states[start:stop], factored, kind,
+                       positions[start])
 
     def _packed_layout(self, sizes, device, dtype) -> Packed:
         """The :class:`Packed` layout for these segment sizes, cached across steps."""
@@ -243,10 +245,9 @@ class Adafactor(Optimizer):
             layout = self._layouts[key] = Packed(sizes, device, dtype)
         return layout
 
-    def _update_batch(self, group, params, states, factored, kind, position):
+    def _update_batch(self, group, params, grads, states, factored, kind, position):
         """Gather one batch into compute tensors, run the kernel, write results back."""
         step = states[0]["step"]
-        grads = [p.grad for p in params]
         first, grad0 = params[0], grads[0]
         low = first.dtype in _LOW_PRECISION
         compute = torch.float32 if grad0.dtype in _LOW_PRECISION else grad0.dtype
