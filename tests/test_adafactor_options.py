@@ -201,3 +201,18 @@ def test_stochastic_rounding_in_combined_batches_stays_within_one_ulp_of_nearest
         steps = (near.detach().view(torch.int16).int() - sr.detach().view(torch.int16).int()).abs()
         assert steps.max() <= 1
     assert any(not torch.equal(a, b) for a, b in zip(run(False), run(True)))
+
+
+def test_batches_are_capped_at_the_single_thread_grain():
+    """Combined batches never exceed STACK_CHUNK elements (so their kernels stay single-threaded)."""
+    import random
+
+    from hfopt_adafactor.optimizer import STACK_CHUNK, _chunks
+
+    rng = random.Random(0)
+    for _ in range(200):
+        sizes = [rng.randint(1, STACK_CHUNK) for _ in range(rng.randint(1, 30))]
+        runs = list(_chunks(sizes, STACK_CHUNK))
+        assert [i for a, b in runs for i in range(a, b)] == list(range(len(sizes)))
+        assert all(b - a == 1 or sum(sizes[a:b]) <= STACK_CHUNK for a, b in runs)
+        assert all(sum(sizes[a:b + 1]) > STACK_CHUNK for (a, b), _ in zip(runs, runs[1:]))  # runs are maximal

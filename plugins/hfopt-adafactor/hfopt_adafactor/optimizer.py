@@ -25,6 +25,8 @@ tensors of the documented shapes (``state_dict`` and pickling copy them out).
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import operator
 from collections import defaultdict
 
@@ -332,16 +334,12 @@ def _to_compute(states: list, keys, dtype, device) -> None:
 def _chunks(sizes: list, limit: int):
     """``(start, stop)`` of consecutive runs holding at most ``limit`` elements each (at least
     one parameter per run), given each parameter's element count."""
-    if sum(sizes) <= limit:
-        yield 0, len(sizes)
-        return
-    start, total = 0, 0
-    for i, n in enumerate(sizes):
-        if i > start and total + n > limit:
-            yield start, i
-            start, total = i, 0
-        total += n
-    yield start, len(sizes)
+    ends = list(itertools.accumulate(sizes))  # ends[i]: elements up to and including i
+    start, done = 0, 0
+    while start < len(sizes):
+        stop = max(bisect.bisect_right(ends, done + limit, lo=start), start + 1)
+        yield start, stop
+        start, done = stop, ends[stop - 1]
 
 
 def _flat_views(tensors: list) -> list:
