@@ -7,8 +7,9 @@ Each step sorts the parameters that have gradients into batches and hands each b
   single-threaded) with the same device, dtypes and step are combined, so a few hundred
   tensors cost one kernel launch per op instead of one each: factored ones of the same shape
   are stacked, non-factored ones of any shape are packed flat (:mod:`~hfopt_adafactor.layouts`);
-* every other parameter is updated alone, in place, with scratch memory reused across steps
-  (:class:`~hfopt_adafactor.workspace.Workspace`) instead of fresh allocations.
+* every other parameter is updated alone, in place; on the CPU its temporaries live in scratch
+  memory reused across steps (:class:`~hfopt_adafactor.workspace.Workspace`), because fresh
+  large allocations page-fault there (accelerators' caching allocators reuse memory already).
 
 All layouts run the same kernels on identically laid out data, so on the CPU results are
 bit-identical to transformers' per-parameter loop (checked for every layout by the tests).
@@ -260,12 +261,12 @@ class Adafactor(Optimizer):
             _to_compute(states, keys, compute, device)
             layout = Single()
             need_p, need_g = low, grad0.dtype != compute
-            if first.numel() > STACK_NUMEL:  # large: reuse scratch instead of fresh allocations
+            if first.numel() > STACK_NUMEL and device.type == "cpu":  # large, CPU: reuse scratch
                 views = self._workspace.views(first.shape, 1 + need_p + need_g, compute, first.device)
                 work = views.pop()
                 p_work = views.pop().copy_(first) if need_p else first
                 g_work = views.pop().copy_(grad0) if need_g else grad0
-            else:  # small: allocating is cheaper than carving views
+            else:  # small, or a device with a caching allocator: allocate
                 work = None
                 p_work = first.to(compute) if need_p else first
                 g_work = grad0.to(compute) if need_g else grad0
