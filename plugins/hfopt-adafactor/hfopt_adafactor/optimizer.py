@@ -5,8 +5,8 @@ Each step sorts the parameters that have gradients into batches and hands each b
 
 * small contiguous parameters (at most ``STACK_NUMEL`` elements, where torch's CPU kernels run
   single-threaded) with the same device, dtypes and step are combined, so a few hundred
-  tensors cost one kernel launch per op instead of one each: factored ones of the same shape
-  are stacked, non-factored ones of any shape are packed flat (:mod:`~hfopt_adafactor.layouts`);
+  tensors cost one kernel launch per op instead of one each: same-shape ones are stacked,
+  non-factored ones whose shape is rare are packed flat (:mod:`~hfopt_adafactor.layouts`);
 * every other parameter is updated alone, in place; on the CPU its temporaries live in scratch
   memory reused across steps (:class:`~hfopt_adafactor.workspace.Workspace`), because fresh
   large allocations page-fault there (accelerators' caching allocators reuse memory already).
@@ -45,6 +45,8 @@ __all__ = ["Adafactor"]
 #: parameters with at most this many elements may be stacked (torch's CPU grain size: below
 #: it reductions run single-threaded, so a stacked reduction adds in the same order)
 STACK_NUMEL = 32768
+#: non-factored parameters of one shape are stacked when at least this many, else packed
+MIN_STACK = 16
 #: most elements in one combined batch: at most the grain size, so that every kernel on it runs
 #: single-threaded (no OpenMP fork/join, which stalls for milliseconds on a busy machine)
 STACK_CHUNK = 32768
@@ -197,9 +199,10 @@ class Adafactor(Optimizer):
     def _batches(self, group: dict, position: int):
         """Initialise state, count steps, yield ``(params, grads, states, factored, kind, position)``.
 
-        ``kind`` is ``"single"``, ``"stacked"`` (small factored, same shape) or ``"packed"``
-        (small non-factored, any shapes); ``position`` is the first parameter's index within
-        the optimizer (it seeds stochastic rounding).
+        ``kind`` is ``"single"``, ``"stacked"`` (small, same shape: every factored one, and
+        non-factored ones at least ``MIN_STACK`` of a shape) or ``"packed"`` (the other small
+        non-factored ones, any shapes); ``position`` is the first parameter's index within the
+        optimizer (it seeds stochastic rounding).
         """
         combine = group.get("foreach") is not False
         min_dim = group.get("min_dim_size_to_factor")
@@ -220,7 +223,7 @@ class Adafactor(Optimizer):
             numel = p.numel()
             if (combine and numel <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous()
                     and (p.dtype not in _LOW_PRECISION or p.device.type == "cpu")):
-                key = (p.device, p.dtype, grad.dtype, step, factored, grad.shape if factored else None)
+                key = (p.device, p.dtype, grad.dtype, step, factored, grad.shape)
                 members = batches.get(key)
                 if members is None:
                     members = batches[key] = ([], [], [], [], [])
@@ -231,12 +234,20 @@ class Adafactor(Optimizer):
                 members[4].append(numel)
             else:
                 yield [p], [grad], [state], factored, "single", i
-        for key, (params, grads, states, positions, sizes) in batches.items():
-            factored = key[4]
-            for start, stop in _chunks(sizes, STACK_CHUNK):
-                kind = "single" if stop - start == 1 else "stacked" if factored else "packed"
-                yield (params[start:stop], grads[start:stop], states[start:stop], factored, kind,
-                       positions[start])
+        packed: dict[tuple, tuple[list, list, list, list, list]] = {}
+        for key, members in batches.items():  # few of a shape, not factored: pack them instead
+            if not key[4] and len(members[0]) < MIN_STACK:
+                merged = packed.setdefault(key[:5], ([], [], [], [], []))
+                for into, values in zip(merged, members):
+                    into.extend(values)
+        for kind, runs in (("stacked", batches), ("packed", packed)):
+            for key, (params, grads, states, positions, sizes) in runs.items():
+                factored = key[4]
+                if kind == "stacked" and not factored and len(params) < MIN_STACK:
+                    continue  # went into a packed batch
+                for start, stop in _chunks(sizes, STACK_CHUNK):
+                    yield (params[start:stop], grads[start:stop], states[start:stop], factored,
+                           "single" if stop - start == 1 else kind, positions[start])
 
     def _packed_layout(self, sizes, device, dtype) -> Packed:
         """The :class:`Packed` layout for these segment sizes, cached across steps."""
