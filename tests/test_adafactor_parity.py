@@ -22,7 +22,7 @@ Upstream = tf_opt.Adafactor
 # "bias" (eps2 branch of the scale), degenerate shapes; BIG adds lone tensors above torch's
 # 32768-element grain (updated one at a time, reductions possibly multi-threaded)
 SHAPES = [(9, 8), (6, 5), (6, 5), (6, 5), (4, 3, 5), (4, 3, 5), (7,), (13,), (64,), (300,),
-          (1,), (1, 1), (2, 1), (3, 7, 2, 4)]
+          (1,), (1, 1), (2, 1), (3, 7, 2, 4)] + [(5,)] * 16  # 16 alike: vectors stacked too
 BIG = SHAPES + [(190, 180), (40000,)]
 ZERO = {6}  # indices initialised to zero
 
@@ -255,3 +255,22 @@ def test_gradient_dtype_other_than_the_parameters(param_dtype, grad_dtype):
         ours.step()
         theirs.step()
     assert_states_equal(ours, theirs, ours_params, theirs_params)
+
+
+def test_unfactored_matrices_of_one_shape_stacked():
+    """min_dim_size_to_factor leaves many same-shape matrices unfactored: they are stacked, and
+    match transformers updating each of them as a flat vector."""
+    shapes = [(3, 4)] * 20 + [(2, 2, 3)] * 17
+    ours = make_params(torch.float32, shapes=shapes)
+    flat = [torch.nn.Parameter(p.detach().clone().reshape(-1)) for p in ours]
+    opt, ref = Adafactor(ours, min_dim_size_to_factor=5, beta1=0.9, weight_decay=0.1), Upstream(flat, beta1=0.9,
+                                                                                              weight_decay=0.1)
+    for step in range(3):
+        set_grads(ours, step)
+        for f, p in zip(flat, ours):
+            f.grad = p.grad.reshape(-1).clone()
+        opt.step()
+        ref.step()
+    for f, p in zip(flat, ours):
+        assert torch.equal(f.detach(), p.detach().reshape(-1))
+        assert torch.equal(ref.state[f]["exp_avg_sq"], opt.state[p]["exp_avg_sq"].reshape(-1))
