@@ -208,7 +208,7 @@ class Adafactor(Optimizer):
         min_dim = group.get("min_dim_size_to_factor")
         use_first_moment = group["beta1"] is not None
         optimizer_state = self.state
-        batches: dict[tuple, tuple[list, list, list]] = {}
+        batches: dict[tuple, tuple[list, list, list, list, list]] = {}
         for i, p in enumerate(group["params"], start=position):
             grad = p.grad
             if grad is None:
