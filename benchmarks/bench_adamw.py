@@ -12,41 +12,15 @@ from __future__ import annotations
 import torch
 
 from benchmarks.common import Row, interleaved_medians, ratio_row
+from benchmarks.workloads import bert_base_shapes, parameters_with_grads, small_shapes
 
 BYTES_PER_PARAM = 28  # fp32: read p, g, m, v (16) + write p, m, v (12)
-
-
-def bert_base_shapes() -> list[tuple[int, ...]]:
-    """The 199 parameter shapes of BERT-base (uncased) with its pooler: 109.5M parameters."""
-    h, ffn = 768, 3072
-    shapes = [(30522, h), (512, h), (2, h), (h,), (h,)]          # embeddings + LayerNorm
-    for _ in range(12):
-        shapes += [(h, h), (h,)] * 4                              # q, k, v, attention output
-        shapes += [(h,), (h,)]                                    # LayerNorm
-        shapes += [(ffn, h), (ffn,), (h, ffn), (h,)]              # intermediate, output
-        shapes += [(h,), (h,)]                                    # LayerNorm
-    shapes += [(h, h), (h,)]                                      # pooler
-    return shapes
-
-
-def small_shapes(n: int = 2000, seed: int = 0) -> list[tuple[int, ...]]:
-    """``n`` small tensors (16 to 512 elements, some 2-D)."""
-    gen = torch.Generator().manual_seed(seed)
-    sizes = torch.randint(16, 513, (n,), generator=gen).tolist()
-    return [(s,) if i % 3 else (s // 8, 8) for i, s in enumerate(sizes)]
-
-
-def _parameters(shapes):
-    params = [torch.nn.Parameter(torch.randn(s) * 0.02) for s in shapes]
-    for p in params:
-        p.grad = torch.randn_like(p) * 1e-3
-    return params
 
 
 def _compare(group: str, shapes, max_ratio: float, repeats: int, warmup: int, floor_note: bool) -> list[Row]:
     from hfopt_adamw import AdamW
 
-    params = _parameters(shapes)
+    params = parameters_with_grads(shapes)
     numel = sum(p.numel() for p in params)
     kwargs = dict(lr=1e-4, weight_decay=0.01)
     anchor_opt = torch.optim.AdamW(params, fused=True, **kwargs)
