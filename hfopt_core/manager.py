@@ -22,7 +22,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-import re
 import threading
 import warnings
 from collections import defaultdict
@@ -30,7 +29,8 @@ from dataclasses import dataclass, field
 
 import pluggy
 
-from . import hookspecs
+from . import entrypoints, hookspecs
+from .entrypoints import normalize
 from .errors import (
     FrameworkError,
     HfoptPluginWarning,
@@ -42,11 +42,6 @@ from .types import SPEC_TYPES, ComponentSpec, PluginInfo
 
 ENTRY_POINT_GROUP = "hfopt"
 _TRUE = {"1", "true", "yes", "on"}
-
-
-def normalize(name: str) -> str:
-    """PEP 503 normalized form of a distribution or plugin name (``Foo_Bar`` -> ``foo-bar``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _env_flag(environ, key: str) -> bool:
@@ -75,19 +70,6 @@ def resolve(import_string: str):
         obj = getattr(obj, part)
     _resolved[import_string] = obj
     return obj
-
-
-def _identity(dist) -> tuple[str | None, str | None]:
-    """(normalized name, version) of a distribution, read from its ``.dist-info`` folder name when it
-    follows the wheel layout (no METADATA parsing: discovery stays fast with hundreds of plugins)."""
-    if dist is None:
-        return None, None
-    folder = getattr(getattr(dist, "_path", None), "name", "")
-    if folder.endswith(".dist-info"):
-        name, sep, version = folder[: -len(".dist-info")].partition("-")
-        if sep and version and "-" not in version:
-            return normalize(name), version
-    return dist.name, dist.version
 
 
 class _PluggyManager(pluggy.PluginManager):
@@ -158,12 +140,10 @@ class PluginManager:
             self._entrypoints_loaded = True
             if _env_flag(self._environ, "HFOPT_DISABLE_PLUGIN_AUTOLOAD"):
                 return
-            from importlib import metadata  # ~30 ms of stdlib imports: only when discovering
-
             allow = _env_list(self._environ, "HFOPT_LOAD_PLUGINS")
             deny = _env_list(self._environ, "HFOPT_DISABLE_PLUGINS") or set()
-            for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
-                dist_name, version = _identity(ep.dist)
+            for ep in entrypoints.entry_points(ENTRY_POINT_GROUP):
+                dist_name, version = ep.distribution, ep.version
                 if ep.name in self._plugins or self._pm.has_plugin(ep.name):
                     continue
                 plugin = _Plugin(ep.name, dist_name, version)

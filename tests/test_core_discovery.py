@@ -129,15 +129,15 @@ def test_strict_mode_makes_plugin_errors_fatal(site, monkeypatch):
 
 
 def test_entry_points_are_read_once_per_manager(site, monkeypatch):
-    from importlib import metadata
+    from hfopt_core import entrypoints
 
     calls = []
-    real = metadata.entry_points
-    monkeypatch.setattr(metadata, "entry_points", lambda **kw: calls.append(kw) or real(**kw))
+    real = entrypoints.entry_points
+    monkeypatch.setattr(entrypoints, "entry_points", lambda group: calls.append(group) or real(group))
     for _ in range(3):
         get_scheduler("linear", None, 1, 2)
         hfopt_core.list_plugins()
-    assert calls == [{"group": "hfopt"}]
+    assert calls == ["hfopt"]
 
 
 def test_in_process_registration_like_llm(site):
