@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .api import list_plugins
@@ -35,7 +36,11 @@ def main(argv=None) -> int:
     p_list.add_argument("--strict", action="store_true", help="exit 1 when any plugin is broken")
     p_list.set_defaults(run=_list)
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # `hfopt list | head`: the reader left, which is fine
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":
