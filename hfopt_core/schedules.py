@@ -38,50 +38,65 @@ class StepFunction:
         formula: module-level function ``formula(step, ops, **params)``.
         **params: its arguments; plain values only (numbers, strings, bools, ``None``, tuples).
 
-    The instance ``__dict__`` holds only the formula's import string and the parameters, so it
-    pickles as a whole, and ``LambdaLR.state_dict()`` stores it as plain data that loads with
-    ``torch.load(weights_only=True)``.
+    It pickles as a whole (as the formula's import string and the parameters). Its ``__dict__``
+    stays empty, like the ``functools.partial`` transformers uses, so ``LambdaLR.state_dict()``
+    saves ``{}`` for it and ``load_state_dict`` keeps the arguments the scheduler was built with:
+    resuming with a longer ``num_training_steps`` takes effect, as it does in transformers.
     """
+
+    __slots__ = ("_ref", "_params", "__dict__")
 
     def __init__(self, formula, /, **params):
         for key, value in params.items():
             if not _plain(value):
                 raise TypeError(f"StepFunction parameter {key}={value!r} is not a plain value")
-        ref = _formula_ref(formula)
-        _formulas.setdefault(ref, formula)
-        self.__dict__["formula"] = ref
-        self.__dict__.update(params)
+        self._ref = _formula_ref(formula)
+        _formulas.setdefault(self._ref, formula)
+        self._params = params
+
+    @classmethod
+    def _rebuild(cls, ref: str, params: dict) -> "StepFunction":
+        fn = cls.__new__(cls)
+        fn._ref, fn._params = ref, dict(params)
+        return fn
+
+    def __reduce__(self):
+        return (StepFunction._rebuild, (self._ref, self._params))
+
+    @property
+    def formula(self) -> str:
+        """Import string of the formula (``"package.module:function"``)."""
+        return self._ref
 
     @property
     def params(self) -> dict:
-        """The formula's arguments."""
-        return {k: v for k, v in self.__dict__.items() if k != "formula"}
+        """A copy of the formula's arguments."""
+        return dict(self._params)
 
     def _function(self):
-        ref = self.__dict__["formula"]
-        fn = _formulas.get(ref)
+        fn = _formulas.get(self._ref)
         if fn is None:
             from .manager import resolve
 
-            fn = _formulas[ref] = resolve(ref)
+            fn = _formulas[self._ref] = resolve(self._ref)
         return fn
 
     def __call__(self, step):
         """The multiplier at ``step`` (a number), computed with Python floats."""
-        return self._function()(step, PY_OPS, **self.params)
+        return self._function()(step, PY_OPS, **self._params)
 
     def evaluate(self, step, ops):
         """The multiplier at ``step`` computed with another ops namespace (tensors, graphs)."""
-        return self._function()(step, ops, **self.params)
+        return self._function()(step, ops, **self._params)
 
     def __eq__(self, other):
-        return type(other) is type(self) and other.__dict__ == self.__dict__
+        return type(other) is type(self) and (other._ref, other._params) == (self._ref, self._params)
 
     __hash__ = None
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"StepFunction({self.__dict__['formula']}{', ' if args else ''}{args})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
+        return f"StepFunction({self._ref}{', ' if args else ''}{args})"
 
 
 def framework_of(optimizer) -> str:

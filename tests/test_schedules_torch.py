@@ -109,8 +109,33 @@ def test_each_group_scales_its_own_lr():
     assert run(sched, opt, 3) == [[0.005, 0.01, 0.015], [0.01, 0.02, 0.03], [0.005, 0.01, 0.015]]
 
 
-def test_state_dict_holds_plain_data():
-    opt = optimizer()
-    state = build("cosine", opt).state_dict()
-    assert state["lr_lambdas"] == [{"formula": "hfopt_schedule_cosine:cosine_multiplier", "num_warmup_steps": 4,
-                                    "num_training_steps": 20, "num_cycles": 0.7}] * 2
+def test_state_dict_layout_is_transformers_own():
+    ours, theirs_opt = build("cosine", optimizer()), optimizer()
+    tf_opt = pytest.importorskip("transformers.optimization")
+    theirs = tf_opt.get_cosine_schedule_with_warmup(theirs_opt, 4, 20, num_cycles=0.7)
+    assert ours.state_dict() == theirs.state_dict()
+    assert ours.state_dict()["lr_lambdas"] == [{}, {}]
+
+
+@pytest.mark.parametrize(("name", "function", "kwargs"), [
+    ("linear", "get_linear_schedule_with_warmup", {}),
+    ("cosine", "get_cosine_schedule_with_warmup", {"num_cycles": 0.7}),
+    ("polynomial", "get_polynomial_decay_schedule_with_warmup", {"power": 2.0}),
+])
+def test_resuming_with_longer_training_uses_the_new_length_like_transformers(name, function, kwargs):
+    """Trainer builds the scheduler from the current arguments, then loads the checkpoint's state."""
+    import hfopt_core
+
+    tf_opt = pytest.importorskip("transformers.optimization")
+    sequences = []
+    for module in (hfopt_core, tf_opt):
+        opt = optimizer()
+        sched = getattr(module, function)(opt, 4, 20, **kwargs)
+        run(sched, opt, 8)
+        saved_opt, saved_sched = opt.state_dict(), sched.state_dict()
+        resumed_opt = optimizer()
+        resumed_opt.load_state_dict(saved_opt)
+        resumed = getattr(module, function)(resumed_opt, 4, 40, **kwargs)  # training extended
+        resumed.load_state_dict(saved_sched)
+        sequences.append(run(resumed, resumed_opt, 10))
+    assert sequences[0] == sequences[1]
