@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 
-from .lazy import FRAMEWORK_EXTRAS
+from .lazy import missing_framework
 from .manager import get_manager, resolve
 from .scheduler_type import SchedulerType
 from .schedules import framework_of
@@ -17,12 +17,13 @@ def _factory(spec):
     try:
         return resolve(spec.factory)
     except ModuleNotFoundError as exc:
-        missing = (exc.name or "").split(".")[0]
-        if missing not in FRAMEWORK_EXTRAS:
+        framework = missing_framework(exc)
+        if framework is None:
             raise
+        missing, extra = framework
         distribution = (spec.source or "").split("==")[0] or "the plugin"
         raise ImportError(f"{spec.kind} {spec.name!r} ({spec.source}) needs {missing}, which is not installed: "
-                          f"pip install '{distribution}[{FRAMEWORK_EXTRAS[missing]}]'", name=missing) from exc
+                          f"pip install '{distribution}[{extra}]'", name=missing) from exc
 
 
 def _name(name, what: str) -> str:

@@ -105,9 +105,9 @@ def entry_points(group: str, path: list[str] | None = None) -> list[EntryPoint]:
         except OSError:
             continue
         for name in names:
-            path = os.path.join(folder, name)
+            dist_folder = os.path.join(folder, name)
             if name.endswith(".egg-info"):
-                dist, version = _egg_identity(path)
+                dist, version = _egg_identity(dist_folder)
                 sep = "-" if dist else ""
             else:
                 dist, sep, version = name[: -len(".dist-info")].partition("-")
@@ -115,7 +115,7 @@ def entry_points(group: str, path: list[str] | None = None) -> list[EntryPoint]:
             if key in seen or not sep:
                 continue
             seen.add(key)
-            text = _read(os.path.join(path, "entry_points.txt"))
+            text = _read(os.path.join(dist_folder, "entry_points.txt"))
             if text is None:
                 continue
             if f"[{group}]" in text:

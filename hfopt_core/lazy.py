@@ -13,6 +13,12 @@ import sys
 FRAMEWORK_EXTRAS = {"torch": "torch", "tensorflow": "tensorflow", "keras": "tensorflow", "tf_keras": "tensorflow"}
 
 
+def missing_framework(exc: ModuleNotFoundError) -> tuple[str, str] | None:
+    """``(framework, extra)`` when ``exc`` is a missing framework (``("torch", "torch")``), else ``None``."""
+    missing = (exc.name or "").split(".")[0]
+    return (missing, FRAMEWORK_EXTRAS[missing]) if missing in FRAMEWORK_EXTRAS else None
+
+
 def lazy_exports(package: str, names: dict[str, str], distribution: str):
     """Return ``(__getattr__, __dir__)`` for ``package`` exporting ``names`` lazily.
 
@@ -32,11 +38,12 @@ def lazy_exports(package: str, names: dict[str, str], distribution: str):
         try:
             value = getattr(importlib.import_module(module), name)
         except ModuleNotFoundError as exc:
-            missing = (exc.name or "").split(".")[0]
-            if missing not in FRAMEWORK_EXTRAS:
+            framework = missing_framework(exc)
+            if framework is None:
                 raise
-            raise ModuleNotFoundError(f"{package}.{name} needs {missing}: pip install "
-                                      f"'{distribution}[{FRAMEWORK_EXTRAS[missing]}]'", name=missing) from exc
+            missing, extra = framework
+            raise ModuleNotFoundError(f"{package}.{name} needs {missing}: pip install '{distribution}[{extra}]'",
+                                      name=missing) from exc
         setattr(sys.modules[package], name, value)
         return value
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 
 from .errors import FrameworkError
+from .manager import resolve
 from .ops import PY_OPS
 
 _PLAIN = (int, float, str, bool, type(None))
-_formulas: dict[str, object] = {}
 
 
 def _formula_ref(formula) -> str:
@@ -51,7 +51,6 @@ class StepFunction:
             if not _plain(value):
                 raise TypeError(f"StepFunction parameter {key}={value!r} is not a plain value")
         self._ref = _formula_ref(formula)
-        _formulas.setdefault(self._ref, formula)
         self._params = params
 
     @classmethod
@@ -73,21 +72,13 @@ class StepFunction:
         """A copy of the formula's arguments."""
         return dict(self._params)
 
-    def _function(self):
-        fn = _formulas.get(self._ref)
-        if fn is None:
-            from .manager import resolve
-
-            fn = _formulas[self._ref] = resolve(self._ref)
-        return fn
-
     def __call__(self, step):
         """The multiplier at ``step`` (a number), computed with Python floats."""
-        return self._function()(step, PY_OPS, **self._params)
+        return resolve(self._ref)(step, PY_OPS, **self._params)
 
     def evaluate(self, step, ops):
         """The multiplier at ``step`` computed with another ops namespace (tensors, graphs)."""
-        return self._function()(step, ops, **self._params)
+        return resolve(self._ref)(step, ops, **self._params)
 
     def __eq__(self, other):
         return type(other) is type(self) and (other._ref, other._params) == (self._ref, self._params)
