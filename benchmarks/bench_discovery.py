@@ -19,7 +19,7 @@ from benchmarks.common import Row
 N_PLUGINS = 200
 REPEATS = 9
 
-PLUGIN = """from hfopt_core import ScheduleSpec, hookimpl
+PLUGIN = """from hfopt_core.plugin import ScheduleSpec, hookimpl
 
 
 @hookimpl

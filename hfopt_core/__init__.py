@@ -21,7 +21,7 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .manager import PluginManager, get_manager, set_manager
 from .scheduler_type import SchedulerType
-from .schedules import StepFunction, as_scheduler
+from ._schedules import StepFunction, as_scheduler
 from .types import AccumulatorSpec, ComponentSpec, OptimizerSpec, PluginInfo, ScheduleSpec
 
 __version__ = "0.1.0"
@@ -39,7 +39,7 @@ def __getattr__(name: str):
     """Lazily re-export what installed plugins export (``from hfopt_core import AdamW``)."""
     if name.startswith("__"):
         raise AttributeError(name)
-    from .catalog import distribution_for_export
+    from ._catalog import distribution_for_export
     from .manager import resolve
 
     try:

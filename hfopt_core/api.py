@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import warnings
 
-from .lazy import missing_framework
+from ._lazy import missing_framework
 from .manager import get_manager, resolve
 from .scheduler_type import SchedulerType
-from .schedules import framework_of
+from ._schedules import framework_of
 from .types import PluginInfo
 
 _SCHEDULER_TYPES = {m.value: m for m in SchedulerType}

@@ -276,7 +276,7 @@ class PluginManager:
         registry = self._build()[kind]
         candidates = registry.get(name, [])
         if not candidates:
-            from .catalog import distribution_for
+            from ._catalog import distribution_for
 
             installed = sorted(registry)
             close = difflib.get_close_matches(name, installed, n=1, cutoff=0.6)

@@ -9,7 +9,7 @@ what plugin discovery does, never imports torch):
 """
 from __future__ import annotations
 
-from hfopt_core.lazy import lazy_exports
+from hfopt_core.plugin import lazy_exports
 
 __all__ = ["Adafactor", "AdafactorSchedule", "get_adafactor_schedule"]
 

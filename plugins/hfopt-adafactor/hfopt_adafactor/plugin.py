@@ -1,5 +1,5 @@
 """hfopt plugin hooks of ``hfopt-adafactor`` (light: no torch import)."""
-from hfopt_core import OptimizerSpec, ScheduleSpec, hookimpl
+from hfopt_core.plugin import OptimizerSpec, ScheduleSpec, hookimpl
 
 _EXPORTS = {
     "Adafactor": "hfopt_adafactor.optimizer:Adafactor",

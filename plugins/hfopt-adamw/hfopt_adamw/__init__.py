@@ -13,7 +13,7 @@ Per step ``t`` with gradient ``g``, for every parameter ``p``::
 """
 from __future__ import annotations
 
-from hfopt_core.lazy import lazy_exports
+from hfopt_core.plugin import lazy_exports
 
 __all__ = ["AdamW", "adamw_single_tensor", "adamw_foreach", "adamw_fused", "step_size"]
 

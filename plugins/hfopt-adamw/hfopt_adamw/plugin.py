@@ -1,5 +1,5 @@
 """hfopt plugin hooks of ``hfopt-adamw`` (light: no torch import)."""
-from hfopt_core import OptimizerSpec, hookimpl
+from hfopt_core.plugin import OptimizerSpec, hookimpl
 
 
 @hookimpl

@@ -7,8 +7,7 @@ Multiplier at step ``t`` with ``W`` warmup steps::
 """
 from __future__ import annotations
 
-from hfopt_core.formulas import warmup_then
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
 
 __all__ = ["constant_with_warmup_multiplier", "get_constant_schedule_with_warmup"]
 

@@ -1,7 +1,7 @@
 """A constant learning rate: transformers' ``get_constant_schedule``. Multiplier: ``1`` at every step."""
 from __future__ import annotations
 
-from hfopt_core.schedules import StepFunction, as_scheduler
+from hfopt_core.plugin import StepFunction, as_scheduler
 
 __all__ = ["constant_multiplier", "get_constant_schedule"]
 

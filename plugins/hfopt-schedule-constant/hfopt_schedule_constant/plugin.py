@@ -1,5 +1,5 @@
 """hfopt plugin hooks of ``hfopt-schedule-constant`` (light: no torch import)."""
-from hfopt_core import ScheduleSpec, hookimpl
+from hfopt_core.plugin import ScheduleSpec, hookimpl
 
 
 @hookimpl

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps, min_lr_rate_of
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, min_lr_rate_of
 
 __all__ = ["cosine_warmup_with_min_lr_multiplier", "get_cosine_with_min_lr_schedule_with_warmup_lr_rate"]
 

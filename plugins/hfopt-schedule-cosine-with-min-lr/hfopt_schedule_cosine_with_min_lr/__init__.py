@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.formulas import decay_progress, warmup_then
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps, min_lr_rate_of
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, decay_progress, min_lr_rate_of, warmup_then
 
 __all__ = ["cosine_with_min_lr_multiplier", "get_cosine_with_min_lr_schedule_with_warmup"]
 

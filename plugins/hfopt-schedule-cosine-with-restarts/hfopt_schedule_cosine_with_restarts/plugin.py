@@ -1,5 +1,5 @@
 """hfopt plugin hooks of ``hfopt-schedule-cosine-with-restarts`` (light: no torch import)."""
-from hfopt_core import ScheduleSpec, hookimpl
+from hfopt_core.plugin import ScheduleSpec, hookimpl
 
 
 @hookimpl

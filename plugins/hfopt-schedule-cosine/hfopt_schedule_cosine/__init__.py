@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.formulas import decay_progress, warmup_then
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, decay_progress, warmup_then
 
 __all__ = ["cosine_multiplier", "get_cosine_schedule_with_warmup"]
 

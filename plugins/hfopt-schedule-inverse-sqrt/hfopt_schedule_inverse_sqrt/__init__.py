@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.formulas import warmup_then
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
 
 __all__ = ["get_inverse_sqrt_schedule", "inverse_sqrt_multiplier"]
 

@@ -7,8 +7,7 @@ Multiplier at step ``t`` with ``W`` warmup and ``T`` training steps::
 """
 from __future__ import annotations
 
-from hfopt_core.formulas import warmup_then
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
 
 __all__ = ["get_linear_schedule_with_warmup", "linear_multiplier"]
 

@@ -8,8 +8,7 @@ Multiplier at step ``t`` with ``W`` warmup and ``T`` training steps, initial lr 
 """
 from __future__ import annotations
 
-from hfopt_core.formulas import linear_warmup
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps, initial_lr
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, initial_lr, linear_warmup
 
 __all__ = ["get_polynomial_decay_schedule_with_warmup", "polynomial_multiplier"]
 

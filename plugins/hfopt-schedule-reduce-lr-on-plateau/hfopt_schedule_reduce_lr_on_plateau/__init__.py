@@ -5,8 +5,7 @@ It reacts to measured metrics, so it has no step formula and no framework-free f
 """
 from __future__ import annotations
 
-from hfopt_core.errors import FrameworkError
-from hfopt_core.schedules import framework_of
+from hfopt_core.plugin import FrameworkError, framework_of
 
 __all__ = ["get_reduce_on_plateau_schedule"]
 

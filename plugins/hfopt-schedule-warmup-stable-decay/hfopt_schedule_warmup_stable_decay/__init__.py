@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from hfopt_core.formulas import linear_warmup
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, linear_warmup
 
 __all__ = ["get_wsd_schedule", "wsd_multiplier"]
 

@@ -5,8 +5,7 @@ Multiplier at step ``t`` with ``W`` warmup steps and half-life ``h``::
     t < W:  t / max(1, W)
     else:   0.5 ** ((t - W) / h)
 """
-from hfopt_core.formulas import warmup_then
-from hfopt_core.schedules import StepFunction, as_scheduler, check_steps
+from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
 
 
 def exponential_multiplier(step, ops, *, num_warmup_steps, half_life):

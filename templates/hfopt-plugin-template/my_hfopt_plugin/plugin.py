@@ -1,5 +1,5 @@
 """The hooks hfopt discovers. Keep this module light: no torch, no tensorflow."""
-from hfopt_core import ScheduleSpec, hookimpl
+from hfopt_core.plugin import ScheduleSpec, hookimpl
 
 
 @hookimpl

@@ -10,7 +10,7 @@ import hfopt_core
 from hfopt_core import get_scheduler, set_manager
 from hfopt_core.testing import check_plugin
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "templates" / "hfopt-plugin-template"
+TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "hfopt-plugin-template"
 
 
 @pytest.fixture

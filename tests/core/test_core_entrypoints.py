@@ -37,7 +37,7 @@ def test_first_distribution_on_the_path_wins_and_egg_info_is_read(tmp_path):
 
 
 def test_load_resolves_module_and_attribute():
-    ep = entrypoints.EntryPoint("x", "hfopt_core.ops:PY_OPS", None, None)
-    from hfopt_core.ops import PY_OPS
+    ep = entrypoints.EntryPoint("x", "hfopt_core._ops:PY_OPS", None, None)
+    from hfopt_core._ops import PY_OPS
 
     assert ep.load() is PY_OPS

@@ -7,7 +7,7 @@ import pytest
 
 from hfopt_core.testing import check_plugin
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = sorted(p.name for p in (ROOT / "plugins").iterdir() if (p / "pyproject.toml").exists())
 EXTRA = {"polynomial": {"lr_init": 1.0}, "cosine_with_min_lr": {"min_lr_rate": 0.1},
          "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1}, "warmup_stable_decay": {"num_decay_steps": 4}}
