@@ -40,17 +40,24 @@ def __getattr__(name: str):
     if name.startswith("__"):
         raise AttributeError(name)
     from ._catalog import distribution_for_export
-    from .manager import resolve
+    from .manager import _enable_fix, resolve
 
+    manager = get_manager()
     try:
-        target = get_manager().export_target(name)
+        target = manager.export_target(name)
     except KeyError:
         distribution = distribution_for_export(name)
         if distribution is None:
             raise AttributeError(f"module 'hfopt_core' has no attribute {name!r}") from None
-        raise MissingPluginError(
-            f"{name} is provided by the distribution {distribution!r}, which is not installed "
-            f"(or is disabled): pip install {distribution}", name=name) from None
+        installed = manager.plugin_for(distribution)
+        if installed is None:
+            message = f"{name} is provided by the distribution {distribution!r}, which is not installed:\n" \
+                      f"    pip install {distribution}"
+        else:
+            fix = _enable_fix(installed) if installed.status == "disabled" else "run `hfopt doctor`"
+            message = f"{name} is provided by {installed.label}, which is installed but {installed.status}: " \
+                      f"{installed.reason}; {fix}"
+        raise MissingPluginError(message, name=name) from None
     return resolve(target)
 
 

@@ -1,30 +1,79 @@
-"""The ``hfopt`` command: ``hfopt list`` shows every plugin, its status and what it provides."""
+"""The ``hfopt`` command.
+
+``hfopt list`` shows every plugin, its status and what it provides (names provided more than once
+are marked); ``hfopt doctor`` reports what needs fixing and how.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 
-from .api import list_plugins
+from .manager import get_manager
+
+
+def _conflict_marks(conflicts) -> dict[tuple[str, str], str]:
+    """``{(source, "kind:name"): mark}`` for every provider of a contested name."""
+    marks = {}
+    for c in conflicts:
+        for source in c.sources:
+            others = ", ".join(s for s in c.sources if s != source)
+            if c.preferred is None:
+                mark = f" [conflict: also {others}]"
+            elif c.preferred == source:
+                mark = f" [preferred over {others}]"
+            else:
+                mark = f" [conflict: {c.preferred} is preferred]"
+            marks[(source, f"{c.kind}:{c.name}")] = mark
+    return marks
 
 
 def _list(args) -> int:
-    plugins = list_plugins()
+    manager = get_manager()
+    plugins = manager.plugins()
+    conflicts = manager.conflicts()
+    strict = args.strict or manager.strict
+    failed = strict and any(p.status == "broken" for p in plugins)
     if args.json:
-        print(json.dumps([p.__dict__ | {"provides": list(p.provides)} for p in plugins], indent=2))
-        return 0
+        print(json.dumps({"plugins": [dataclasses.asdict(p) for p in plugins],
+                          "conflicts": [dataclasses.asdict(c) for c in conflicts]}, indent=2))
+        return 1 if failed else 0
     if not plugins:
         print("no hfopt plugins installed")
         return 0
-    rows = [(p.distribution or p.name, p.version or "-", p.status,
-             ", ".join(p.provides) if p.status == "ok" else p.reason) for p in plugins]
-    widths = [max(len(r[i]) for r in rows + [("distribution", "version", "status", "")]) for i in range(3)]
-    print(f"{'distribution':<{widths[0]}}  {'version':<{widths[1]}}  {'status':<{widths[2]}}  provides / reason")
-    for name, version, status, detail in rows:
-        print(f"{name:<{widths[0]}}  {version:<{widths[1]}}  {status:<{widths[2]}}  {detail}")
-    broken = sum(p.status == "broken" for p in plugins)
-    return 1 if broken and args.strict else 0
+    marks = _conflict_marks(conflicts)
+
+    def detail(p):
+        if p.status != "ok":
+            return p.reason
+        return ", ".join(item + marks.get((p.label, item.split(" ")[0]), "") for item in p.provides)
+
+    rows = [(p.name, p.version or "-", p.status, detail(p)) for p in plugins]
+    widths = [max(len(r[i]) for r in rows + [("plugin", "version", "status", "")]) for i in range(3)]
+    print(f"{'plugin':<{widths[0]}}  {'version':<{widths[1]}}  {'status':<{widths[2]}}  provides / reason")
+    for name, version, status, text in rows:
+        print(f"{name:<{widths[0]}}  {version:<{widths[1]}}  {status:<{widths[2]}}  {text}")
+    unresolved = [c for c in conflicts if c.preferred is None]
+    if unresolved:
+        print(f"\n{len(unresolved)} name(s) provided more than once; `hfopt doctor` says how to pick one.")
+    return 1 if failed else 0
+
+
+def _doctor(args) -> int:
+    problems = get_manager().diagnose()
+    failing = [p for p in problems if p.needs_fixing]
+    if args.json:
+        print(json.dumps([dataclasses.asdict(p) for p in problems], indent=2))
+        return 1 if failing else 0
+    if not problems:
+        print("hfopt doctor: no problems found")
+        return 0
+    for p in problems:
+        print(f"{p.category.upper():<12} {p.message}\n{'':<12} fix: {p.fix}")
+    print(f"\n{len(failing)} problem(s) to fix, {len(problems) - len(failing)} note(s)")
+    return 1 if failing else 0
 
 
 def main(argv=None) -> int:
@@ -33,8 +82,13 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="list installed plugins, their status and what they provide")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p_list.add_argument("--strict", action="store_true", help="exit 1 when any plugin is broken")
+    p_list.add_argument("--strict", action="store_true",
+                        help="exit 1 when any plugin is broken (also when HFOPT_STRICT_PLUGINS is set)")
     p_list.set_defaults(run=_list)
+    p_doctor = sub.add_parser("doctor", help="report broken and disabled plugins, conflicts and bad HFOPT_* "
+                                             "variables, each with its fix; exit 1 when anything needs fixing")
+    p_doctor.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p_doctor.set_defaults(run=_doctor)
     args = parser.parse_args(argv)
     try:
         return args.run(args)

@@ -13,21 +13,25 @@ class UnknownNameError(HfoptError, ValueError):
         kind: ``"schedule"``, ``"optimizer"`` or ``"accumulator"``.
         name: the name asked for.
         installed: the names of that kind that are installed.
-        suggestion: the nearest installed name, or ``None``.
-        distribution: the hfopt distribution that provides ``name`` when it is one of ours.
+        suggestion: the nearest installed name (compared case-insensitively), or ``None``.
+        hint: what to do when the name is known but unavailable (which distribution to install,
+            or which variable disabled the plugin that provides it), or ``None``.
+
+    The message puts the hint and the installed names on lines of their own.
     """
 
-    def __init__(self, kind, name, installed, suggestion=None, distribution=None):
+    def __init__(self, kind, name, installed, suggestion=None, hint=None):
         self.kind, self.name, self.installed = kind, name, tuple(installed)
-        self.suggestion, self.distribution = suggestion, distribution
-        parts = [f"Unknown {kind} {name!r}."]
-        if distribution:
-            parts.append(f"It is provided by the distribution {distribution!r}: pip install {distribution}")
+        self.suggestion, self.hint = suggestion, hint
+        first = f"Unknown {kind} {name!r}."
         if suggestion:
-            parts.append(f"Did you mean {suggestion!r}?")
+            first += f" Did you mean {suggestion!r}?"
+        lines = [first]
+        if hint:
+            lines.append(hint)
         listed = ", ".join(self.installed) if self.installed else "none"
-        parts.append(f"Installed {kind}s: {listed}.")
-        super().__init__(" ".join(parts))
+        lines.append(f"Installed {kind}s: {listed}.")
+        super().__init__("\n".join(lines))
 
 
 class PluginConflictError(HfoptError):
@@ -35,7 +39,7 @@ class PluginConflictError(HfoptError):
 
 
 class PluginLoadError(HfoptError):
-    """A plugin failed to import or its hook raised (fatal only in strict mode)."""
+    """A plugin is broken: raised by every lookup in strict mode, and by invalid in-process registrations."""
 
 
 class FrameworkError(HfoptError, TypeError):
@@ -43,7 +47,7 @@ class FrameworkError(HfoptError, TypeError):
 
 
 class HfoptPluginWarning(UserWarning):
-    """Warned once for each plugin that is broken and skipped."""
+    """Warned once per manager for each broken plugin and each unknown name in an ``HFOPT_*`` variable."""
 
 
 class MissingPluginError(HfoptError, ImportError):

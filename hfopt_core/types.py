@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar, Mapping
 
@@ -38,8 +38,10 @@ class ComponentSpec:
         frameworks: frameworks it works with, a subset of :data:`FRAMEWORKS`.
         summary: one line shown by ``hfopt list``. Defaults to ``""``.
         aliases: other names that resolve to it. Defaults to ``()``.
-        exports: public names the core facade re-exports lazily, ``{"Name": "pkg.mod:attr"}``
-            (``from hfopt_core import Name``). Defaults to ``{}``.
+        exports: public names the core facade re-exports lazily (``from hfopt_core import Name``):
+            a sequence of names found in the factory's module (``("Name",)`` means
+            ``{"Name": "<factory module>:Name"}``), or a mapping ``{"Name": "pkg.mod:attr"}``.
+            Defaults to ``()``.
         source: the distribution that provided it, ``"name==version"``; filled in by the manager.
     """
 
@@ -50,7 +52,7 @@ class ComponentSpec:
     frameworks: tuple[str, ...]
     summary: str = ""
     aliases: tuple[str, ...] = ()
-    exports: Mapping[str, str] = field(default_factory=dict)
+    exports: Mapping[str, str] | tuple[str, ...] = ()
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -63,13 +65,19 @@ class ComponentSpec:
         unknown = [f for f in frameworks if f not in FRAMEWORKS]
         if not frameworks or unknown:
             raise ValueError(f"{owner}: frameworks must be a non-empty subset of {FRAMEWORKS}, got {self.frameworks!r}")
-        for export, target in dict(self.exports).items():
-            if not export.isidentifier():
+        exports = self.exports
+        if isinstance(exports, str) or not isinstance(exports, (Mapping, tuple, list)):
+            raise ValueError(f"{owner}: exports must be a sequence of names or a mapping, got {exports!r}")
+        if not isinstance(exports, Mapping):
+            module = self.factory.partition(":")[0]
+            exports = {export: f"{module}:{export}" for export in exports}
+        for export, target in exports.items():
+            if not isinstance(export, str) or not export.isidentifier():
                 raise ValueError(f"{owner}: export name {export!r} is not an identifier")
             _check_import_string(owner, f"exports[{export!r}]", target)
         object.__setattr__(self, "frameworks", frameworks)
         object.__setattr__(self, "aliases", tuple(self.aliases))
-        object.__setattr__(self, "exports", MappingProxyType(dict(self.exports)))
+        object.__setattr__(self, "exports", MappingProxyType(dict(exports)))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -141,15 +149,17 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
 
 @dataclass(frozen=True)
 class PluginInfo:
-    """One plugin as ``hfopt list`` shows it.
+    """One plugin: what the manager knows of it and what ``hfopt list`` shows.
 
     Args:
-        name: the plugin's name (its entry-point name, by convention its distribution name).
+        name: the plugin's name: its distribution's name for installed plugins (``"dist:entry-point"``
+            when one distribution declares several), the registered name for in-process ones.
         distribution: the distribution that ships it, or ``None`` for in-process plugins.
         version: that distribution's version, or ``None``.
         status: ``"ok"``, ``"broken"`` or ``"disabled"``.
         reason: why it is broken or disabled; ``""`` when ok.
         provides: ``"kind:name"`` for every component it registered.
+        entry_point: the entry point's value (``"pkg.plugin"``); ``""`` for in-process plugins.
     """
 
     name: str
@@ -158,6 +168,7 @@ class PluginInfo:
     status: str
     reason: str = ""
     provides: tuple[str, ...] = ()
+    entry_point: str = ""
 
     @property
     def label(self) -> str:

@@ -70,16 +70,23 @@ def test_get_accumulator(manager):
         get_accumulator("summin")
 
 
-def test_unknown_optimizer_names_our_distribution(manager):
-    with pytest.raises(UnknownNameError, match="pip install hfopt-adafactor"):
+def test_unknown_optimizer_says_our_installed_distribution_is_disabled(manager):
+    with pytest.raises(UnknownNameError) as info:
         get_optimizer("adafactor", [])
+    lines = str(info.value).splitlines()
+    assert lines[0] == "Unknown optimizer 'adafactor'."
+    assert lines[1].startswith("It is provided by hfopt-adafactor==0.1.0, which is installed but disabled: "
+                               "HFOPT_DISABLE_PLUGIN_AUTOLOAD is set; unset HFOPT_DISABLE_PLUGIN_AUTOLOAD")
+    assert "pip install" not in str(info.value)
+    assert lines[2] == "Installed optimizers: kerasish, kerasish_alias, sgdish."
 
 
 def test_sources_carry_the_declared_distribution(manager):
     assert manager.lookup("optimizer", "sgdish").source == "throwaway-dist==9.9"
-    assert [p.provides for p in manager.plugins()] == [("accumulator:summing",
-                                                        "optimizer:kerasish (alias kerasish_alias)",
-                                                        "optimizer:sgdish")]
+    plugins = {p.name: p for p in manager.plugins()}
+    assert plugins["throwaway"].provides == ("accumulator:summing", "optimizer:kerasish (alias kerasish_alias)",
+                                             "optimizer:sgdish")
+    assert {p.status for name, p in plugins.items() if name != "throwaway"} == {"disabled"}
 
 
 def test_missing_framework_says_which_extra_to_install(monkeypatch):
