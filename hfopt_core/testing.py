@@ -21,19 +21,39 @@ from .types import ScheduleSpec
 
 HEAVY = ("torch", "tensorflow", "keras", "tf_keras", "jax")
 
+# Imports the module with a meta-path spy that records, for each framework, the first module
+# outside importlib and the framework itself that asked for it (the line to fix).
 _PROBE = """
 import importlib, json, sys
+HEAVY = set({heavy!r})
+culprits = {{}}
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        if top in HEAVY and top not in culprits:
+            frame = sys._getframe(1)
+            while frame is not None:
+                who = frame.f_globals.get("__name__") or ""
+                if who and not who.startswith(("importlib", "_frozen_importlib")) and who.partition(".")[0] not in HEAVY:
+                    culprits[top] = [who, frame.f_code.co_filename, frame.f_lineno]
+                    break
+                frame = frame.f_back
+        return None
+
+sys.meta_path.insert(0, Spy())
 importlib.import_module({module!r})
-print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))))
+print(json.dumps({{k: v for k, v in culprits.items() if k in {{m.partition(".")[0] for m in sys.modules}}}}))
 """
 
 
-def _heavy_imports(module: str) -> list[str]:
+def _heavy_imports(module: str) -> dict[str, tuple[str, str, int]]:
+    """``{framework: (importing module, file, line)}`` for each framework importing ``module`` pulls in."""
     out = subprocess.run([sys.executable, "-c", _PROBE.format(module=module, heavy=HEAVY)],
                          capture_output=True, text=True)
     if out.returncode != 0:
         raise AssertionError(f"importing {module} failed:\n{out.stderr}")
-    return json.loads(out.stdout)
+    return {k: tuple(v) for k, v in json.loads(out.stdout).items()}
 
 
 def _check_entry_point(distribution: str, module: str, problems: list[str]) -> None:
@@ -85,16 +105,20 @@ def check_plugin(module: str, distribution: str | None = None, schedule_kwargs: 
         schedule_kwargs: ``{schedule name: extra kwargs}`` for schedules whose factory needs more
             than the common step counts. Defaults to ``None``.
 
-    Checks: importing the module imports no framework; hooks run in a fresh manager and return
+    Checks: importing the module imports no framework (a failure names the module and line that
+    imported it, usually the package ``__init__``); hooks run in a fresh manager and return
     valid specs; every factory and export resolves; each ``"python"`` schedule builds a plain,
     picklable, finite ``step -> multiplier`` from ``factory(None, ...)``; the distribution
     declares exactly one ``hfopt`` entry point named after itself. Raises ``AssertionError``
     listing every problem found.
     """
     problems: list[str] = []
-    heavy = _heavy_imports(module)
-    if heavy:
-        problems.append(f"importing {module} imports {', '.join(heavy)}: plugin modules must stay light")
+    for framework, (importer, filename, line) in sorted(_heavy_imports(module).items()):
+        problems.append(
+            f"importing {module} imports {framework}, pulled in by module {importer} ({filename}, line {line}): "
+            "plugin modules and their packages must stay light. Import the framework only where it is used, "
+            "and make the package __init__ lazy with hfopt_core.plugin.lazy_exports "
+            "(see docs/plugin-authoring.md)")
     if distribution is not None:
         _check_entry_point(distribution, module, problems)
     manager = PluginManager(environ={"HFOPT_DISABLE_PLUGIN_AUTOLOAD": "1", "HFOPT_STRICT_PLUGINS": "1"})

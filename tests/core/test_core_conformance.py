@@ -33,3 +33,23 @@ def test_kit_reports_every_problem(tmp_path, monkeypatch):
         check_plugin("bad_plugin")
     message = str(info.value)
     assert "imports torch" in message and "bad_plugin:missing does not resolve" in message
+
+
+def test_kit_names_the_module_that_pulls_in_a_framework(tmp_path, monkeypatch):
+    package = tmp_path / "eager_pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .optim import Optimizer\n")
+    (package / "optim.py").write_text("import torch\n\nclass Optimizer:\n    pass\n")
+    (package / "plugin.py").write_text(
+        "from hfopt_core.plugin import OptimizerSpec, hookimpl\n"
+        "@hookimpl\n"
+        "def hfopt_optimizers():\n"
+        "    yield OptimizerSpec(name='eager', factory='eager_pkg:Optimizer', frameworks=('torch',))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    with pytest.raises(AssertionError) as info:
+        check_plugin("eager_pkg.plugin")
+    message = str(info.value)
+    assert "imports torch, pulled in by module eager_pkg.optim" in message
+    assert str(package / "optim.py") in message and "line 1" in message
+    assert "lazy_exports" in message

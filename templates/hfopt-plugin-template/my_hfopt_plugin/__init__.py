@@ -1,30 +1,14 @@
-"""Linear warmup, then exponential decay (an example third-party schedule).
+"""my-hfopt-plugin: an example third-party hfopt plugin (a schedule and a torch optimizer).
 
-Multiplier at step ``t`` with ``W`` warmup steps and half-life ``h``::
-
-    t < W:  t / max(1, W)
-    else:   0.5 ** ((t - W) / h)
+The package imports lazily: ``import my_hfopt_plugin.plugin`` (what hfopt's discovery does)
+runs this file, so it must not import torch. ``lazy_exports`` imports each public name's module
+on first use, and says which extra to install when torch is missing.
 """
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
+from hfopt_core.plugin import lazy_exports
 
+__all__ = ["SignSGD", "get_exponential_schedule"]
 
-def exponential_multiplier(step, ops, *, num_warmup_steps, half_life):
-    """The multiplier at ``step`` (formula in the module docstring)."""
-    decay = ops.pow(0.5, ops.to_float(ops.maximum(step, num_warmup_steps) - num_warmup_steps) / half_life)
-    return warmup_then(step, ops, num_warmup_steps, decay)
-
-
-def get_exponential_schedule(optimizer, num_warmup_steps, half_life=1000.0, last_epoch=-1):
-    """Linear warmup, then halve the learning rate every ``half_life`` steps.
-
-    Args:
-        optimizer: a ``torch.optim.Optimizer``, or ``None`` for a plain ``step -> multiplier``.
-        num_warmup_steps: steps of the warmup phase.
-        half_life: steps per halving, positive. Defaults to ``1000.0``.
-        last_epoch: index of the last step when resuming. Defaults to ``-1``.
-    """
-    check_steps(num_warmup_steps=num_warmup_steps)
-    if not half_life > 0:
-        raise ValueError(f"half_life must be positive, got {half_life!r}")
-    fn = StepFunction(exponential_multiplier, num_warmup_steps=num_warmup_steps, half_life=half_life)
-    return as_scheduler(optimizer, fn, last_epoch)
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "get_exponential_schedule": "my_hfopt_plugin.schedule",
+    "SignSGD": "my_hfopt_plugin.optimizer",
+}, distribution="my-hfopt-plugin")

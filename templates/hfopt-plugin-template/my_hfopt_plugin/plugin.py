@@ -1,5 +1,5 @@
-"""The hooks hfopt discovers. Keep this module light: no torch, no tensorflow."""
-from hfopt_core.plugin import ScheduleSpec, hookimpl
+"""The hooks hfopt discovers. Keep this module (and the package __init__) light: no torch, no tensorflow."""
+from hfopt_core.plugin import OptimizerSpec, ScheduleSpec, hookimpl
 
 
 @hookimpl
@@ -12,5 +12,17 @@ def hfopt_schedules():
         summary="linear warmup, then exponential decay",
         takes=("num_warmup_steps",),
         requires=("num_warmup_steps",),
-        exports={"get_exponential_schedule": "my_hfopt_plugin:get_exponential_schedule"},
+        exports=("get_exponential_schedule",),
+    )
+
+
+@hookimpl
+def hfopt_optimizers():
+    """Register the ``sign_sgd`` optimizer."""
+    yield OptimizerSpec(
+        name="sign_sgd",
+        factory="my_hfopt_plugin:SignSGD",
+        frameworks=("torch",),
+        summary="sign SGD with decoupled weight decay",
+        exports=("SignSGD",),
     )
