@@ -10,5 +10,5 @@ def hfopt_optimizers():
         factory="hfopt_adamw:AdamW",
         frameworks=("torch",),
         summary="transformers' AdamW (decay after the update) on torch's fused/foreach kernels",
-        exports={"AdamW": "hfopt_adamw:AdamW"},
+        exports=("AdamW",),
     )

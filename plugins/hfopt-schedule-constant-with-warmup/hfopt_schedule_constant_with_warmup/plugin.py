@@ -11,6 +11,5 @@ def hfopt_schedules():
         frameworks=("python", "torch"),
         summary="linear warmup, then the optimizer's learning rate",
         takes=("num_warmup_steps",), requires=("num_warmup_steps",), accepts_kwargs=False,
-        exports={"get_constant_schedule_with_warmup":
-                 "hfopt_schedule_constant_with_warmup:get_constant_schedule_with_warmup"},
+        exports=("get_constant_schedule_with_warmup",),
     )

@@ -11,5 +11,5 @@ def hfopt_schedules():
         frameworks=("python", "torch"),
         summary="the optimizer's learning rate at every step",
         takes=(), requires=(), accepts_kwargs=False,
-        exports={"get_constant_schedule": "hfopt_schedule_constant:get_constant_schedule"},
+        exports=("get_constant_schedule",),
     )

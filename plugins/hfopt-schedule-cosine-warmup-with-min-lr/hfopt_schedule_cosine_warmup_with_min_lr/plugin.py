@@ -10,6 +10,5 @@ def hfopt_schedules():
         factory="hfopt_schedule_cosine_warmup_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
         frameworks=("python", "torch"),
         summary="warmup from a start rate, then cosine decay to min_lr",
-        exports={"get_cosine_with_min_lr_schedule_with_warmup_lr_rate":
-                 "hfopt_schedule_cosine_warmup_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup_lr_rate"},
+        exports=("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",),
     )

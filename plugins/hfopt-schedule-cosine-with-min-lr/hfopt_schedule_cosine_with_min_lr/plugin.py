@@ -10,6 +10,5 @@ def hfopt_schedules():
         factory="hfopt_schedule_cosine_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup",
         frameworks=("python", "torch"),
         summary="linear warmup, then cosine decay to min_lr",
-        exports={"get_cosine_with_min_lr_schedule_with_warmup":
-                 "hfopt_schedule_cosine_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup"},
+        exports=("get_cosine_with_min_lr_schedule_with_warmup",),
     )

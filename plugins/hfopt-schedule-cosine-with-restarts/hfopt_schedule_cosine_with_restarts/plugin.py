@@ -10,6 +10,5 @@ def hfopt_schedules():
         factory="hfopt_schedule_cosine_with_restarts:get_cosine_with_hard_restarts_schedule_with_warmup",
         frameworks=("python", "torch"),
         summary="linear warmup, then cosine decays to 0 with hard restarts",
-        exports={"get_cosine_with_hard_restarts_schedule_with_warmup":
-                 "hfopt_schedule_cosine_with_restarts:get_cosine_with_hard_restarts_schedule_with_warmup"},
+        exports=("get_cosine_with_hard_restarts_schedule_with_warmup",),
     )

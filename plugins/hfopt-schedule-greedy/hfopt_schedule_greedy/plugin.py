@@ -11,7 +11,5 @@ def hfopt_schedules():
         frameworks=("torch",),
         summary="GreedyLR: raise the lr while a metric improves, lower it on plateaus",
         takes=(), requires=(),
-        exports={"get_greedy_schedule": "hfopt_schedule_greedy:get_greedy_schedule",
-                 "GreedyLR": "hfopt_schedule_greedy:GreedyLR",
-                 "StreamingAverage": "hfopt_schedule_greedy:StreamingAverage"},
+        exports=("get_greedy_schedule", "GreedyLR", "StreamingAverage"),
     )

@@ -11,5 +11,5 @@ def hfopt_schedules():
         frameworks=("python", "torch"),
         summary="linear warmup, then 1/sqrt decay",
         takes=("num_warmup_steps",), requires=("num_warmup_steps",),
-        exports={"get_inverse_sqrt_schedule": "hfopt_schedule_inverse_sqrt:get_inverse_sqrt_schedule"},
+        exports=("get_inverse_sqrt_schedule",),
     )

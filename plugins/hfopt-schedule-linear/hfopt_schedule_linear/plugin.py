@@ -10,5 +10,5 @@ def hfopt_schedules():
         factory="hfopt_schedule_linear:get_linear_schedule_with_warmup",
         frameworks=("python", "torch"),
         summary="linear warmup, then linear decay to 0",
-        exports={"get_linear_schedule_with_warmup": "hfopt_schedule_linear:get_linear_schedule_with_warmup"},
+        exports=("get_linear_schedule_with_warmup",),
     )

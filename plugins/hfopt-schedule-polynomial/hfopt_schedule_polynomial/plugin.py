@@ -10,6 +10,5 @@ def hfopt_schedules():
         factory="hfopt_schedule_polynomial:get_polynomial_decay_schedule_with_warmup",
         frameworks=("python", "torch"),
         summary="linear warmup, then polynomial decay to lr_end",
-        exports={"get_polynomial_decay_schedule_with_warmup":
-                 "hfopt_schedule_polynomial:get_polynomial_decay_schedule_with_warmup"},
+        exports=("get_polynomial_decay_schedule_with_warmup",),
     )

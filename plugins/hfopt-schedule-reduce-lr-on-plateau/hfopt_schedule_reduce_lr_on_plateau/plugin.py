@@ -11,6 +11,5 @@ def hfopt_schedules():
         frameworks=("torch",),
         summary="torch ReduceLROnPlateau: lower the lr when a metric plateaus",
         takes=(), requires=(),
-        exports={"get_reduce_on_plateau_schedule":
-                 "hfopt_schedule_reduce_lr_on_plateau:get_reduce_on_plateau_schedule"},
+        exports=("get_reduce_on_plateau_schedule",),
     )

@@ -12,5 +12,5 @@ def hfopt_schedules():
         frameworks=("python", "torch"),
         summary="warmup, stable phase, then decay to min_lr_ratio",
         requires=("num_warmup_steps",),
-        exports={"get_wsd_schedule": "hfopt_schedule_warmup_stable_decay:get_wsd_schedule"},
+        exports=("get_wsd_schedule",),
     )
