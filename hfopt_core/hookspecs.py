@@ -9,6 +9,14 @@ the specs below. It is found through an entry point in group ``"hfopt"``::
 
 Each hook returns (or yields) spec objects from :mod:`hfopt_core.types`. Their factories are
 import strings, so implementing a hook must stay cheap: no torch, no tensorflow, no model code.
+
+The manager calls every hook through pluggy's hook caller, so pluggy's options apply:
+``@hookimpl(tryfirst=True)`` / ``trylast`` order the calls, and a ``@hookimpl(wrapper=True)``
+generator receives every plugin's result (a list with one list of specs per plugin) from its
+``yield`` and returns that list, possibly filtered. Implementations must be named after their
+hook (``specname`` is not supported); an ``@hookimpl`` named ``hfopt_*`` that matches no hook is
+rejected by pluggy's validation and the plugin reported broken. Whatever an implementation
+raises marks only its own plugin broken.
 """
 from __future__ import annotations
 
