@@ -353,23 +353,26 @@ class PluginManager:
             self._plugins[info.name] = self._broken(info, _describe(exc))
 
     def _add(self, plugin, info: PluginInfo) -> None:
-        """Register ``plugin`` with pluggy (validated, or not at all) and guard its hooks."""
+        """Register ``plugin`` with pluggy: validated (unknown hook names too), or not at all."""
         self._pm.register(plugin, name=info.name)
         try:
             self._pm.check_pending()  # unknown hook names: pluggy's own validation
-            for caller in self._pm.get_hookcallers(plugin) or ():
-                for impl in caller.get_hookimpls():
-                    if impl.plugin_name == info.name:
-                        impl.function = self._guard(impl, caller.name)
         except BaseException:
             self._pm.unregister(name=info.name)
             raise
         self._labels[info.name] = info.label
 
+    def _guard_all(self) -> None:
+        """Wrap every implementation not yet guarded (see :meth:`_guard`); one pass per build."""
+        for hook_name in hookspecs.HOOKS:
+            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
+                if not getattr(impl.function, "_hfopt_guarded", False):
+                    impl.function = self._guard(impl, hook_name)
+
     def _guard(self, impl, hook_name: str):
         """``impl.function`` wrapped so that a fault is recorded against its plugin, not raised."""
         function, plugin, spec_type = impl.function, impl.plugin_name, hookspecs.HOOKS.get(hook_name)
-        label = self._labels.get(plugin) or self._plugins[plugin].label
+        label = self._labels[plugin]
 
         def fault(exc: BaseException, what: str) -> None:
             self._faults.setdefault(plugin, f"hook {hook_name} {what} {_describe(exc)}")
@@ -395,6 +398,7 @@ class PluginManager:
                     fault(exc, "(wrapper) raised")
                     return None
 
+            guarded_wrapper._hfopt_guarded = True
             return guarded_wrapper
 
         @functools.wraps(function)
@@ -407,6 +411,7 @@ class PluginManager:
                 fault(exc, "raised")
                 return None
 
+        guarded._hfopt_guarded = True
         return guarded
 
     def _broken(self, info: PluginInfo, reason: str) -> PluginInfo:
@@ -470,6 +475,7 @@ class PluginManager:
 
     def _call_hooks(self) -> _Registry:
         """Call every hook through pluggy; a plugin that faults is dropped and the call redone."""
+        self._guard_all()
         while True:
             self._faults = {}
             results = {hook: getattr(self._pm.hook, hook)() for hook in hookspecs.HOOKS}
