@@ -354,6 +354,9 @@ class PluginManager:
 
     def _add(self, plugin, info: PluginInfo) -> None:
         """Register ``plugin`` with pluggy: validated (unknown hook names too), or not at all."""
+        if self._pm.is_registered(plugin):
+            raise ValueError(f"{getattr(plugin, '__name__', plugin)!r} is already registered as plugin "
+                             f"{self._pm.get_name(plugin)!r}")
         self._pm.register(plugin, name=info.name)
         try:
             self._pm.check_pending()  # unknown hook names: pluggy's own validation
@@ -377,12 +380,13 @@ class PluginManager:
         def fault(exc: BaseException, what: str) -> None:
             self._faults.setdefault(plugin, f"hook {hook_name} {what} {_describe(exc)}")
 
-        def specs_of(result, shape: str):
+        def specs_of(result, shape: str, retag: bool):
             specs = list(result or ())
             for spec in specs:
                 if not isinstance(spec, spec_type):
                     raise TypeError(f"{hook_name} must {shape} {spec_type.__name__} objects, got {spec!r}")
-            return [s if s.source else s.with_source(label) for s in specs]
+            # the manager, not the plugin, says where a spec comes from; a wrapper passes others' on
+            return [s.with_source(label) if retag or not s.source else s for s in specs]
 
         if impl.wrapper or impl.hookwrapper:
             @functools.wraps(function)
@@ -391,7 +395,7 @@ class PluginManager:
                     result = yield from function(*args)
                     if impl.hookwrapper:
                         return result
-                    return [specs_of(r, "return lists of") for r in result]
+                    return [specs_of(r, "return lists of", retag=False) for r in result]
                 except KeyboardInterrupt:
                     raise
                 except BaseException as exc:  # noqa: BLE001
@@ -404,7 +408,7 @@ class PluginManager:
         @functools.wraps(function)
         def guarded(*args):
             try:
-                return specs_of(function(*args), "return")
+                return specs_of(function(*args), "return", retag=True)
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:  # noqa: BLE001

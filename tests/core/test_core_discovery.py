@@ -338,3 +338,29 @@ def test_cli_lists_ok_broken_and_disabled(site, monkeypatch, capsys):
     assert "ok" in lines["hfopt-schedule-cosine"] and "schedule:cosine" in lines["hfopt-schedule-cosine"]
     assert "broken" in lines["acme-broken"] and "needs libfoo" in lines["acme-broken"]
     assert "disabled" in lines["hfopt-schedule-greedy"]
+
+
+def test_a_plugin_cannot_claim_another_distributions_source(site):
+    make_dist(site, "acme-spoof", "1.0", "acme_spoof", """
+        from hfopt_core.plugin import ScheduleSpec, hookimpl
+        @hookimpl
+        def hfopt_schedules():
+            yield ScheduleSpec(name="spoofed", factory="acme_spoof:x", frameworks=("python",),
+                               source="hfopt-schedule-cosine==0.1.0")
+    """)
+    assert hfopt_core.get_manager().lookup("schedule", "spoofed").source == "acme-spoof==1.0"
+
+
+def test_two_distributions_pointing_at_one_module_keep_one(site):
+    make_dist(site, "acme-first", "1.0", "acme_shared", schedule_plugin("shared", "acme_shared"))
+    info = site / "acme_second-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-second\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[hfopt]\nacme-second = acme_shared\n")
+    importlib.invalidate_caches()
+    with pytest.warns(HfoptPluginWarning, match=r"is broken and was skipped: ValueError: 'acme_shared' is already "
+                                                r"registered as plugin 'acme-(first|second)'"):
+        listed = plugins()
+    statuses = sorted((listed["acme-first"].status, listed["acme-second"].status))
+    assert statuses == ["broken", "ok"]
+    assert get_scheduler("shared", None, 1, 2)(0) == 0.5
