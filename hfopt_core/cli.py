@@ -1,7 +1,8 @@
 """The ``hfopt`` command.
 
 ``hfopt list`` shows every plugin, its status and what it provides (names provided more than once
-are marked); ``hfopt doctor`` reports what needs fixing and how.
+are marked); ``hfopt doctor`` reports what needs fixing and how; ``hfopt show NAME`` describes a
+component; ``hfopt plot NAME ...`` draws schedule curves (PNG, or ``--csv``).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import os
 import sys
 
+from .errors import HfoptError
 from .manager import get_manager
 
 
@@ -76,6 +78,36 @@ def _doctor(args) -> int:
     return 1 if failing else 0
 
 
+def _show(args) -> int:
+    from ._plot import describe, find_specs, format_description
+
+    infos = [describe(spec) for spec in find_specs(args.name, args.kind)]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+    else:
+        print("\n\n".join(format_description(info) for info in infos))
+    return 0
+
+
+def _plot(args) -> int:
+    from ._plot import curves, parse_settings, to_csv, write_png
+
+    values = curves(args.names, warmup=args.warmup, steps=args.steps, settings=parse_settings(args.set), lr=args.lr)
+    if args.csv:
+        text = to_csv(values)
+        if args.output in (None, "-"):
+            sys.stdout.write(text)
+            return 0
+        with open(args.output, "w", newline="") as f:
+            f.write(text)
+    else:
+        output = args.output or "curve.png"
+        title = f"{', '.join(values)}: warmup {args.warmup}, {args.steps} steps" + (f", lr {args.lr:g}" if args.lr else "")
+        write_png(values, output, title=title, lr=args.lr)
+    print(args.output or "curve.png")
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``hfopt`` console script. Returns the exit code."""
     parser = argparse.ArgumentParser(prog="hfopt", description="hfopt plugin registry")
@@ -89,9 +121,33 @@ def main(argv=None) -> int:
                                              "variables, each with its fix; exit 1 when anything needs fixing")
     p_doctor.add_argument("--json", action="store_true", help="print JSON instead of text")
     p_doctor.set_defaults(run=_doctor)
+    p_show = sub.add_parser("show", help="describe a schedule, optimizer or accumulator: provider, frameworks, "
+                                         "signature, scheduler_specific_kwargs, docstring")
+    p_show.add_argument("name", help="registry name or alias (see `hfopt list`)")
+    p_show.add_argument("--kind", choices=("schedule", "optimizer", "accumulator"),
+                        help="only this kind (a name may be both, e.g. adafactor)")
+    p_show.add_argument("--json", action="store_true", help="print a JSON list (one object per match)")
+    p_show.set_defaults(run=_show)
+    p_plot = sub.add_parser("plot", help="draw the learning-rate curves of installed schedules (PNG; needs "
+                                         "hfopt-core[plot]) or write them as CSV")
+    p_plot.add_argument("names", nargs="+", metavar="NAME", help="schedule names or aliases, on one chart")
+    p_plot.add_argument("--warmup", type=int, default=100, help="num_warmup_steps (default 100)")
+    p_plot.add_argument("--steps", type=int, default=1000, help="num_training_steps, last step drawn (default 1000)")
+    p_plot.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a scheduler_specific_kwargs entry (Python literal or string), repeatable; "
+                             "goes to every named schedule that accepts KEY")
+    p_plot.add_argument("--lr", type=float, help="peak learning rate: draw lr * multiplier (default: multipliers)")
+    p_plot.add_argument("-o", "--output", help="output file (default curve.png; with --csv, stdout)")
+    p_plot.add_argument("--csv", action="store_true", help="write the values as CSV instead of a PNG")
+    p_plot.set_defaults(run=_plot)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except (ValueError, TypeError, ImportError, HfoptError) as exc:
+        if args.command not in ("show", "plot"):
+            raise
+        print(f"hfopt {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `hfopt list | head`: the reader left, which is fine
         sys.stdout = open(os.devnull, "w")
         return 0
