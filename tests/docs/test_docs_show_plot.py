@@ -1,0 +1,246 @@
+"""`hfopt show` and `hfopt plot`: every installed schedule, a third-party plugin, the template plugin."""
+from __future__ import annotations
+
+import csv
+import importlib
+import inspect
+import io
+import json
+import math
+import pkgutil
+import sys
+from pathlib import Path
+
+import pytest
+from fakedists import make_dist, schedule_plugin
+from invalid_cases import Case, check_case, parametrize
+
+from hfopt_core import get_manager, get_scheduler, set_manager
+from hfopt_core._plot import curves, parse_settings
+from hfopt_core.cli import main
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "hfopt-plugin-template"
+
+#: settings each first-party schedule needs with optimizer=None beyond the step counts.
+NEEDS = {"warmup_stable_decay": {"num_decay_steps": 20}, "cosine_with_min_lr": {"min_lr_rate": 0.1},
+         "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1}}
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder on sys.path for fake distributions, and a fresh manager that finds them."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for var in ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS", "HFOPT_STRICT_PLUGINS",
+                "HFOPT_DISABLE_PLUGIN_AUTOLOAD", "HFOPT_PREFER"):
+        monkeypatch.delenv(var, raising=False)
+    old = set_manager(None)
+    yield tmp_path
+    set_manager(old)
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def read_csv(text: str) -> dict[str, list[float]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    header, body = rows[0], rows[1:]
+    assert header[0] == "step" and [int(r[0]) for r in body] == list(range(len(body)))
+    return {name: [float(r[i + 1]) for r in body] for i, name in enumerate(header[1:])}
+
+
+def schedule_specs():
+    return get_manager().specs("schedule")
+
+
+# -- show -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec", schedule_specs(), ids=lambda s: s.name)
+def test_show_describes_every_installed_schedule(spec, capsys):
+    code, out, _ = run(capsys, "show", spec.name, "--kind", "schedule", "--json")
+    assert code == 0
+    [info] = json.loads(out)
+    factory = pkgutil.resolve_name(spec.factory)
+    signature = inspect.signature(factory)
+    distribution, version = spec.source.split("==")
+    assert (info["name"], info["distribution"], info["version"]) == (spec.name, distribution, version)
+    assert info["frameworks"] == list(spec.frameworks) and info["aliases"] == list(spec.aliases)
+    assert info["signature"] == f"{factory.__name__}{signature}"
+    assert [p["name"] for p in info["parameters"]] == list(signature.parameters)
+    assert info["docstring"] == inspect.getdoc(factory)
+    assert info["takes"] == list(spec.takes) and info["requires"] == list(spec.requires)
+    code, text, _ = run(capsys, "show", spec.name, "--kind", "schedule")
+    assert code == 0 and f"provided by   {distribution} {version}" in text and info["signature"] in text
+
+
+def test_show_lists_the_scheduler_specific_kwargs_from_the_signature(capsys):
+    expected = {"cosine": ["num_cycles"], "linear": [], "constant": [],
+                "inverse_sqrt": ["timescale"], "polynomial": ["lr_end", "power", "lr_init"],
+                "reduce_lr_on_plateau": "any"}
+    for name, kwargs in expected.items():
+        [info] = json.loads(run(capsys, "show", name, "--json")[1])
+        assert info["scheduler_specific_kwargs"] == kwargs, name
+    [constant] = json.loads(run(capsys, "show", "constant", "--json")[1])
+    assert constant["accepts_kwargs"] is False
+    assert "none (ignored with a warning)" in run(capsys, "show", "constant")[1]
+
+
+def test_show_formula_and_defaults_and_aliases(capsys):
+    code, text, _ = run(capsys, "show", "cosine")
+    assert code == 0
+    assert "num_cycles=0.5" in text and "0.5 * (1 + cos(pi * c * 2 * p))" in text  # the module's formula
+    [info] = json.loads(run(capsys, "show", "wsd", "--json")[1])
+    assert info["name"] == "warmup_stable_decay" and info["aliases"] == ["wsd"]
+    defaults = {p["name"]: p["default"] for p in info["parameters"]}
+    assert defaults["warmup_type"] == "'linear'" and defaults["num_decay_steps"] is None
+
+
+def test_show_a_name_of_two_kinds_shows_both_unless_kind_is_given(capsys):
+    infos = json.loads(run(capsys, "show", "adafactor", "--json")[1])
+    assert sorted(i["kind"] for i in infos) == ["optimizer", "schedule"]
+    infos = json.loads(run(capsys, "show", "adafactor", "--kind", "optimizer", "--json")[1])
+    assert [i["kind"] for i in infos] == ["optimizer"] and "scheduler_specific_kwargs" not in infos[0]
+
+
+def test_show_an_unknown_name_suggests_the_nearest(capsys):
+    code, out, err = run(capsys, "show", "cosin")
+    assert code == 1 and out == ""
+    assert "Unknown component 'cosin'. Did you mean 'cosine'?" in err
+
+
+def test_show_and_plot_a_third_party_schedule(site, capsys):
+    make_dist(site, "acme-half", "1.2", "acme_half", schedule_plugin("half", "acme_half"))
+    [info] = json.loads(run(capsys, "show", "half", "--json")[1])
+    assert (info["distribution"], info["version"]) == ("acme-half", "1.2")
+    assert info["signature"] == "get_half_schedule(optimizer, num_warmup_steps, num_training_steps, scale=1.0, last_epoch=-1)"
+    assert info["scheduler_specific_kwargs"] == ["scale"]
+    code, out, _ = run(capsys, "plot", "half", "linear", "--warmup", "2", "--steps", "6", "--set", "scale=3", "--csv")
+    assert code == 0
+    values = read_csv(out)
+    assert values["half"] == [0.5] * 7  # the plugin's closed form; scale went to half only
+    assert values["linear"] == [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
+    png = site / "half.png"
+    assert run(capsys, "plot", "half", "-o", str(png))[0] == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_show_and_plot_the_template_plugin(site, monkeypatch, capsys):
+    info_dir = site / "my_hfopt_plugin-0.1.0.dist-info"
+    info_dir.mkdir()
+    (info_dir / "METADATA").write_text("Metadata-Version: 2.1\nName: my-hfopt-plugin\nVersion: 0.1.0\n")
+    (info_dir / "entry_points.txt").write_text("[hfopt]\nmy-hfopt-plugin = my_hfopt_plugin.plugin\n")
+    monkeypatch.syspath_prepend(str(TEMPLATE))
+    importlib.invalidate_caches()
+    [info] = json.loads(run(capsys, "show", "exponential", "--json")[1])
+    assert info["distribution"] == "my-hfopt-plugin" and info["scheduler_specific_kwargs"] == ["half_life"]
+    assert "0.5 ** ((t - W) / h)" in info["module_docstring"]
+    [opt] = json.loads(run(capsys, "show", "sign_sgd", "--json")[1])
+    assert opt["kind"] == "optimizer" and opt["signature"].startswith("SignSGD(params")
+    code, out, _ = run(capsys, "plot", "exponential", "--warmup", "4", "--steps", "12", "--set", "half_life=4",
+                       "--lr", "0.01", "--csv")
+    assert code == 0
+    expected = [0.01 * (t / 4 if t < 4 else 0.5 ** ((t - 4) / 4)) for t in range(13)]
+    assert read_csv(out)["exponential"] == pytest.approx(expected, rel=1e-12)
+
+
+# -- plot -----------------------------------------------------------------------------------------
+def test_plot_values_follow_the_closed_forms(capsys):
+    w, t_total = 10, 110
+    code, out, _ = run(capsys, "plot", "cosine", "linear", "constant_with_warmup", "inverse_sqrt",
+                       "--warmup", str(w), "--steps", str(t_total), "--csv")
+    assert code == 0
+    values = read_csv(out)
+
+    def warm(t, after):
+        return t / w if t < w else after(t)
+
+    steps = range(t_total + 1)
+    assert values["cosine"] == pytest.approx([warm(t, lambda t: 0.5 * (1 + math.cos(math.pi * (t - w) / (t_total - w))))
+                                              for t in steps], abs=1e-12)
+    assert values["linear"] == pytest.approx([warm(t, lambda t: (t_total - t) / (t_total - w)) for t in steps], abs=1e-12)
+    assert values["constant_with_warmup"] == pytest.approx([warm(t, lambda t: 1.0) for t in steps])
+    assert values["inverse_sqrt"] == pytest.approx([warm(t, lambda t: math.sqrt(w / t)) for t in steps], abs=1e-12)
+
+
+def test_plot_lr_scales_and_feeds_lr_init_where_needed(capsys):
+    code, out, _ = run(capsys, "plot", "polynomial", "--warmup", "0", "--steps", "4", "--lr", "0.001",
+                       "--set", "lr_end=0.0001", "--csv")
+    assert code == 0
+    # ((l0 - lr_end) * (1 - t / T) + lr_end), no warmup
+    assert read_csv(out)["polynomial"] == pytest.approx([0.001 - 0.0009 * t / 4 for t in range(5)], rel=1e-9)
+
+
+@pytest.mark.parametrize("spec", schedule_specs(), ids=lambda s: s.name)
+def test_plot_every_installed_schedule_or_refuse_it_with_the_reason(spec, tmp_path, capsys):
+    out_file = tmp_path / "curve.csv"
+    settings = [f"{k}={v}" for k, v in NEEDS.get(spec.name, {}).items()]
+    argv = ["plot", spec.name, "--warmup", "5", "--steps", "50", "--csv", "-o", str(out_file)]
+    for s in settings:
+        argv += ["--set", s]
+    code, out, err = run(capsys, *argv)
+    if "python" not in spec.frameworks:
+        assert code == 1 and not out_file.exists()
+        assert f"cannot plot schedule {spec.name!r}" in err and "not a function of the step alone" in err
+        assert "scheduler.step(metric)" in err
+        return
+    assert code == 0 and out.strip() == str(out_file), err
+    oracle = {**NEEDS.get(spec.name, {}), **({"lr_init": 1.0} if spec.name == "polynomial" else {})}
+    fn = get_scheduler(spec.name, None, 5, 50, oracle)  # polynomial: lr_init defaults to 1.0 without --lr
+    assert read_csv(out_file.read_text())[spec.name] == [float(fn(t)) for t in range(51)]
+
+
+def test_plot_png_draws_every_curve(tmp_path, capsys):
+    png = tmp_path / "all.png"
+    names = ["cosine", "linear", "wsd", "cosine_with_min_lr"]
+    code, out, _ = run(capsys, "plot", *names, "--warmup", "10", "--steps", "100", "--set", "num_decay_steps=20",
+                       "--set", "min_lr_rate=0.1", "-o", str(png))
+    assert code == 0 and out.strip() == str(png)
+    from matplotlib.image import imread
+
+    image = imread(png)
+    assert image.shape[0] > 100 and image.shape[1] > 100
+
+
+def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path, capsys):
+    for module in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    code, _, err = run(capsys, "plot", "cosine", "-o", str(tmp_path / "x.png"))
+    assert code == 1 and "pip install 'hfopt-core[plot]'" in err and not (tmp_path / "x.png").exists()
+    assert run(capsys, "plot", "cosine", "--csv", "--steps", "3", "--warmup", "1")[0] == 0  # CSV needs no matplotlib
+
+
+def test_plot_needs_a_missing_argument_named(capsys):
+    code, _, err = run(capsys, "plot", "wsd", "--csv")
+    assert code == 1 and "num_decay_steps" in err and "--set key=value" in err
+
+
+def test_parse_settings_literals_and_strings():
+    assert parse_settings(["a=1", "b=0.5", "c=cosine", "d=None", "e=(1, 2)"]) == \
+        {"a": 1, "b": 0.5, "c": "cosine", "d": None, "e": (1, 2)}
+
+
+INVALID_CASES = [
+    Case("hfopt plot", "steps", "0", ValueError, r"steps must be a positive integer, got 0",
+         lambda: curves(["cosine"], steps=0)),
+    Case("hfopt plot", "warmup", "-1", ValueError, r"warmup must be a non-negative integer, got -1",
+         lambda: curves(["cosine"], warmup=-1)),
+    Case("hfopt plot", "lr", "nan", ValueError, r"lr must be a positive number, got nan",
+         lambda: curves(["cosine"], lr=float("nan"))),
+    Case("hfopt plot", "names", "[]", ValueError, r"names must name at least one schedule, got \[\]",
+         lambda: curves([])),
+    Case("hfopt plot", "--set", "'foo=1'", ValueError, r"settings \['foo'\] are accepted by none",
+         lambda: curves(["cosine"], settings={"foo": 1})),
+    Case("hfopt plot", "--set", "'novalue'", ValueError, r"--set expects key=value.*'novalue'",
+         lambda: parse_settings(["novalue"])),
+    Case("hfopt plot", "names", "'greedy'", ValueError, r"cannot plot schedule 'greedy'.*metric",
+         lambda: curves(["greedy"])),
+    Case("hfopt plot", "names", "'cosin'", ValueError, r"Unknown schedule 'cosin'. Did you mean 'cosine'",
+         lambda: curves(["cosin"])),
+]
+
+
+@parametrize(INVALID_CASES)
+def test_invalid_plot_arguments(case):
+    check_case(case)
