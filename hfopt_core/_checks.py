@@ -1,41 +1,128 @@
-"""Argument checks shared by schedule factories (part of the plugin API, :mod:`hfopt_core.plugin`)."""
+"""Argument checks shared by schedule factories (part of the plugin API, :mod:`hfopt_core.plugin`).
+
+Every check names the argument and the value, raises before anything is built, and returns the
+value as a plain Python number: numpy scalars, 0-d numpy arrays and 0-d tensors (accepted wherever
+transformers accepts a number) are converted once, so step functions hold plain values only.
+"""
 from __future__ import annotations
+
+import math
+import numbers
+
+
+def plain_number(value):
+    """``value`` as a Python ``int``/``float`` when it is a numpy scalar or a 0-d array/tensor; else unchanged.
+
+    Integer dtypes become ``int``, floating ones ``float``; Python numbers, ``bool`` and
+    non-numeric values are returned as they are. Never imports numpy or torch.
+    """
+    if type(value) in (int, float, bool) or value is None:
+        return value
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        value = value.item()
+        if isinstance(value, complex):
+            return value
+    elif isinstance(value, bool):
+        return value
+    elif isinstance(value, numbers.Integral):
+        return int(value)
+    elif isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def _describe(value) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None and not isinstance(value, (int, float)):
+        return f"{type(value).__name__} of shape {tuple(shape)}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_number(name: str, value, *, minimum=None, positive: bool = False, integer: bool = False,
+                 allow_none: bool = False, what: str = "number"):
+    """Check one numeric argument and return it as a plain ``int``/``float``.
+
+    Args:
+        name: the argument's name, for the message.
+        value: the value given (a Python number, numpy scalar or 0-d tensor).
+        minimum: smallest allowed value (inclusive). Defaults to ``None`` (no bound).
+        positive: require ``value > 0``. Defaults to ``False``.
+        integer: require an integral type (``int``, numpy integer, integer 0-d tensor). Defaults to ``False``.
+        allow_none: let ``None`` through unchanged. Defaults to ``False``.
+        what: the noun of the message (``"number of steps"``). Defaults to ``"number"``.
+
+    Raises ``TypeError`` for a non-number (``bool``, ``str``, a tensor with several elements, ...)
+    and ``ValueError`` for NaN, infinity or a value out of range, each naming ``name`` and the value.
+    """
+    if value is None and allow_none:
+        return None
+    converted = plain_number(value)
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(converted, bool) or not isinstance(converted, kind):
+        expected = "an int" if integer else "a real number"
+        raise TypeError(f"{name} must be {expected} ({what}), got {_describe(value)}")
+    converted = int(converted) if isinstance(converted, numbers.Integral) else float(converted)
+    if not math.isfinite(converted):
+        raise ValueError(f"{name} must be a finite {what}, got {converted!r}")
+    if positive and not converted > 0:
+        raise ValueError(f"{name} must be a positive {what}, got {converted!r}")
+    if minimum is not None and converted < minimum:
+        bound = "non-negative" if minimum == 0 else f">= {minimum}"
+        raise ValueError(f"{name} must be a {bound} {what}, got {converted!r}")
+    return converted
+
+
+def check_steps(**steps) -> tuple:
+    """Check step counts: finite, non-negative real numbers (``None`` passes through).
+
+    Returns the values, converted to plain numbers, as a tuple in the order given::
+
+        num_warmup_steps, num_training_steps = check_steps(num_warmup_steps=w, num_training_steps=t)
+
+    Raises ``TypeError`` for a non-number and ``ValueError`` for NaN, infinity or a negative count,
+    naming the argument and the value.
+    """
+    return tuple(check_number(name, value, minimum=0, allow_none=True, what="number of steps")
+                 for name, value in steps.items())
+
+
+def check_last_epoch(last_epoch) -> int:
+    """``last_epoch`` as an ``int`` >= -1 (the index of the last step when resuming)."""
+    return check_number("last_epoch", last_epoch, minimum=-1, integer=True, what="step index")
 
 
 def initial_lr(optimizer, lr_init=None, *, needed_for: str) -> float:
     """The optimizer's initial learning rate (``optimizer.defaults["lr"]``, as transformers reads it).
 
-    With ``optimizer=None`` the caller must pass ``lr_init``; passing both is an error.
+    With ``optimizer=None`` the caller must pass ``lr_init`` (a positive number); passing both is
+    an error. A tensor learning rate is read as a Python float.
     """
     if optimizer is None:
         if lr_init is None:
             raise ValueError(f"{needed_for} needs the initial learning rate: with optimizer=None pass lr_init=")
-        return lr_init
+        return check_number("lr_init", lr_init, positive=True, what="learning rate")
     if lr_init is not None:
         raise ValueError("lr_init is only for optimizer=None; the optimizer's defaults['lr'] is used otherwise")
-    return optimizer.defaults["lr"]
-
-
-def check_steps(**steps) -> None:
-    """Raise ``ValueError`` naming the argument when a step count is negative or not a number."""
-    for name, value in steps.items():
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number of steps, got {value!r}")
+    lr = optimizer.defaults.get("lr") if isinstance(getattr(optimizer, "defaults", None), dict) else None
+    return check_number("optimizer.defaults['lr']", lr, minimum=0, what="learning rate")
 
 
 def min_lr_rate_of(optimizer, min_lr, min_lr_rate, lr_init=None) -> float:
     """The minimum rate from exactly one of ``min_lr`` (absolute) and ``min_lr_rate`` (ratio).
 
-    Raises transformers' ``ValueError`` messages when both or neither are given.
+    Raises transformers' ``ValueError`` messages when both or neither are given, and a
+    ``ValueError``/``TypeError`` naming the argument for a negative, NaN, infinite or non-numeric one.
     """
     if min_lr is not None and min_lr_rate is not None:
         raise ValueError("Only one of min_lr or min_lr_rate should be set")
     if min_lr is not None:
-        return min_lr / initial_lr(optimizer, lr_init, needed_for="min_lr")
+        min_lr = check_number("min_lr", min_lr, minimum=0, what="learning rate")
+        lr = initial_lr(optimizer, lr_init, needed_for="min_lr")
+        if lr == 0:
+            raise ValueError(f"min_lr={min_lr!r} needs a positive initial learning rate, got {lr!r}")
+        return min_lr / lr
     if min_lr_rate is None:
         raise ValueError("One of min_lr or min_lr_rate should be set through the `lr_scheduler_kwargs`")
     if lr_init is not None:
         raise ValueError("lr_init is only needed with min_lr and optimizer=None")
-    return min_lr_rate
+    return check_number("min_lr_rate", min_lr_rate, minimum=0, what="ratio")

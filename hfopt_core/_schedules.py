@@ -9,10 +9,11 @@ in a :class:`StepFunction`, and hands that to :func:`as_scheduler`, which return
 """
 from __future__ import annotations
 
+import functools
 import sys
 
 from .errors import FrameworkError
-from .manager import resolve
+from ._checks import plain_number as _plain_number
 from ._ops import PY_OPS
 
 _PLAIN = (int, float, str, bool, type(None))
@@ -31,63 +32,90 @@ def _plain(value) -> bool:
     return isinstance(value, _PLAIN)
 
 
-class StepFunction:
+class _OnFloats:
+    """A schedule formula evaluated with Python floats: ``f(step, **params)``, as transformers' lambdas are.
+
+    It is the ``func`` of a :class:`StepFunction`; ``ops`` defaults to :data:`PY_OPS` and can be
+    given to evaluate the same formula on tensors or graphs. Pickles as the formula's import path.
+    """
+
+    __slots__ = ("formula",)
+
+    def __init__(self, formula):
+        self.formula = formula
+
+    def __call__(self, step, ops=PY_OPS, /, **params):
+        return self.formula(step, ops, **params)
+
+    def __reduce__(self):
+        return (_OnFloats, (self.formula,))
+
+    def __eq__(self, other):
+        return type(other) is _OnFloats and other.formula is self.formula
+
+    def __hash__(self):
+        return hash(self.formula)
+
+    def __repr__(self):
+        return f"<formula {_formula_ref(self.formula)}>"
+
+
+def _restore(formula, params):
+    return StepFunction(formula, **params)
+
+
+class StepFunction(functools.partial):
     """A schedule formula bound to its arguments: ``fn(step) -> learning-rate multiplier``.
 
     Args:
         formula: module-level function ``formula(step, ops, **params)``.
         **params: its arguments; plain values only (numbers, strings, bools, ``None``, tuples).
+            numpy scalars and 0-d tensors are converted to Python numbers once, here.
 
-    It pickles as a whole (as the formula's import string and the parameters). Its ``__dict__``
-    stays empty, like the ``functools.partial`` transformers uses, so ``LambdaLR.state_dict()``
-    saves ``{}`` for it and ``load_state_dict`` keeps the arguments the scheduler was built with:
-    resuming with a longer ``num_training_steps`` takes effect, as it does in transformers.
+    A ``functools.partial`` subclass, as transformers' step functions are: ``.args`` is ``()``,
+    ``.keywords`` holds the arguments under transformers' names and values, and
+    ``fn.func(step, *fn.args, **fn.keywords) == fn(step)``. It pickles as a whole (the formula by
+    its import path, the arguments as plain values). Its ``__dict__`` stays empty, like the
+    ``functools.partial`` transformers uses, so ``LambdaLR.state_dict()`` saves ``{}`` for it and
+    ``load_state_dict`` keeps the arguments the scheduler was built with: resuming with a longer
+    ``num_training_steps`` takes effect, as it does in transformers.
     """
 
-    __slots__ = ("_ref", "_params", "__dict__")
-
-    def __init__(self, formula, /, **params):
+    def __new__(cls, formula, /, **params):
+        _formula_ref(formula)
+        plain = {}
         for key, value in params.items():
+            value = _plain_number(value)
             if not _plain(value):
                 raise TypeError(f"StepFunction parameter {key}={value!r} is not a plain value")
-        self._ref = _formula_ref(formula)
-        self._params = params
-
-    @classmethod
-    def _rebuild(cls, ref: str, params: dict) -> "StepFunction":
-        fn = cls.__new__(cls)
-        fn._ref, fn._params = ref, dict(params)
-        return fn
+            plain[key] = value
+        return super().__new__(cls, _OnFloats(formula), **plain)
 
     def __reduce__(self):
-        return (StepFunction._rebuild, (self._ref, self._params))
+        return (_restore, (self.func.formula, dict(self.keywords)))
 
     @property
     def formula(self) -> str:
         """Import string of the formula (``"package.module:function"``)."""
-        return self._ref
+        return _formula_ref(self.func.formula)
 
     @property
     def params(self) -> dict:
-        """A copy of the formula's arguments."""
-        return dict(self._params)
-
-    def __call__(self, step):
-        """The multiplier at ``step`` (a number), computed with Python floats."""
-        return resolve(self._ref)(step, PY_OPS, **self._params)
+        """A copy of the formula's arguments (the same as ``.keywords``)."""
+        return dict(self.keywords)
 
     def evaluate(self, step, ops):
         """The multiplier at ``step`` computed with another ops namespace (tensors, graphs)."""
-        return resolve(self._ref)(step, ops, **self._params)
+        return self.func.formula(step, ops, **self.keywords)
 
     def __eq__(self, other):
-        return type(other) is type(self) and (other._ref, other._params) == (self._ref, self._params)
+        return type(other) is type(self) and other.func == self.func and other.keywords == self.keywords
 
     __hash__ = None
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self._params.items())
-        return f"StepFunction({self._ref}{', ' if args else ''}{args})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.keywords.items())
+        return f"StepFunction({self.formula}{', ' if args else ''}{args})"
 
 
 def framework_of(optimizer) -> str:

@@ -33,13 +33,14 @@ Contents:
 * schedules: :class:`StepFunction`, :func:`as_scheduler`, :func:`framework_of`, the Python ops
   namespace :data:`PY_OPS` and the formula helpers :func:`linear_warmup`, :func:`warmup_then`,
   :func:`decay_progress`;
-* argument checks: :func:`check_steps`, :func:`initial_lr`, :func:`min_lr_rate_of`;
+* argument checks: :func:`check_steps`, :func:`check_number`, :func:`check_last_epoch`,
+  :func:`initial_lr`, :func:`min_lr_rate_of`, :func:`plain_number`;
 * packaging: :func:`lazy_exports` (a package ``__init__`` that imports its framework on first use);
 * errors a plugin may raise: :class:`FrameworkError`.
 """
 from __future__ import annotations
 
-from ._checks import check_steps, initial_lr, min_lr_rate_of
+from ._checks import check_last_epoch, check_number, check_steps, initial_lr, min_lr_rate_of, plain_number
 from ._formulas import decay_progress, linear_warmup, warmup_then
 from ._lazy import lazy_exports
 from ._ops import PY_OPS
@@ -50,6 +51,6 @@ from .types import FRAMEWORKS, AccumulatorSpec, ComponentSpec, OptimizerSpec, Sc
 
 __all__ = [
     "FRAMEWORKS", "PY_OPS", "AccumulatorSpec", "ComponentSpec", "FrameworkError", "OptimizerSpec",
-    "ScheduleSpec", "StepFunction", "as_scheduler", "check_steps", "decay_progress", "framework_of",
-    "hookimpl", "initial_lr", "lazy_exports", "linear_warmup", "min_lr_rate_of", "warmup_then",
+    "ScheduleSpec", "StepFunction", "as_scheduler", "check_last_epoch", "check_number", "check_steps", "decay_progress", "framework_of",
+    "hookimpl", "initial_lr", "lazy_exports", "linear_warmup", "min_lr_rate_of", "plain_number", "warmup_then",
 ]

@@ -7,7 +7,7 @@ Multiplier at step ``t`` with ``W`` warmup steps::
 """
 from __future__ import annotations
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
+from hfopt_core.plugin import StepFunction, as_scheduler, check_last_epoch, check_steps, warmup_then
 
 __all__ = ["constant_with_warmup_multiplier", "get_constant_schedule_with_warmup"]
 
@@ -28,6 +28,7 @@ def get_constant_schedule_with_warmup(optimizer, num_warmup_steps, last_epoch=-1
 
     Returns a ``torch.optim.lr_scheduler.LambdaLR`` (or the step function for ``optimizer=None``).
     """
-    check_steps(num_warmup_steps=num_warmup_steps)
+    (num_warmup_steps,) = check_steps(num_warmup_steps=num_warmup_steps)
+    last_epoch = check_last_epoch(last_epoch)
     fn = StepFunction(constant_with_warmup_multiplier, num_warmup_steps=num_warmup_steps)
     return as_scheduler(optimizer, fn, last_epoch)

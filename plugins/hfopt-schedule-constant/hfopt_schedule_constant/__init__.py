@@ -1,7 +1,7 @@
 """A constant learning rate: transformers' ``get_constant_schedule``. Multiplier: ``1`` at every step."""
 from __future__ import annotations
 
-from hfopt_core.plugin import StepFunction, as_scheduler
+from hfopt_core.plugin import StepFunction, as_scheduler, check_last_epoch
 
 __all__ = ["constant_multiplier", "get_constant_schedule"]
 
@@ -21,4 +21,4 @@ def get_constant_schedule(optimizer, last_epoch=-1):
 
     Returns a ``torch.optim.lr_scheduler.LambdaLR`` (or the step function for ``optimizer=None``).
     """
-    return as_scheduler(optimizer, StepFunction(constant_multiplier), last_epoch)
+    return as_scheduler(optimizer, StepFunction(constant_multiplier), check_last_epoch(last_epoch))

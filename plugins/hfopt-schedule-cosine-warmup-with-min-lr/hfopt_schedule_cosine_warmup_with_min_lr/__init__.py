@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, min_lr_rate_of
+from hfopt_core.plugin import (StepFunction, as_scheduler, check_last_epoch, check_number, check_steps,
+                               min_lr_rate_of)
 
 __all__ = ["cosine_warmup_with_min_lr_multiplier", "get_cosine_with_min_lr_schedule_with_warmup_lr_rate"]
 
@@ -51,7 +52,11 @@ def get_cosine_with_min_lr_schedule_with_warmup_lr_rate(optimizer, num_warmup_st
 
     Returns a ``torch.optim.lr_scheduler.LambdaLR`` (or the step function for ``optimizer=None``).
     """
-    check_steps(num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    num_warmup_steps, num_training_steps = check_steps(num_warmup_steps=num_warmup_steps,
+                                                       num_training_steps=num_training_steps)
+    num_cycles = check_number("num_cycles", num_cycles, minimum=0)
+    warmup_lr_rate = check_number("warmup_lr_rate", warmup_lr_rate, minimum=0, allow_none=True, what="ratio")
+    last_epoch = check_last_epoch(last_epoch)
     rate = min_lr_rate_of(optimizer, min_lr, min_lr_rate, lr_init)
     fn = StepFunction(cosine_warmup_with_min_lr_multiplier, num_warmup_steps=num_warmup_steps,
                       num_training_steps=num_training_steps, num_cycles=num_cycles, min_lr_rate=rate,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, decay_progress, min_lr_rate_of, warmup_then
+from hfopt_core.plugin import (StepFunction, as_scheduler, check_last_epoch, check_number, check_steps, decay_progress,
+                               min_lr_rate_of, warmup_then)
 
 __all__ = ["cosine_with_min_lr_multiplier", "get_cosine_with_min_lr_schedule_with_warmup"]
 
@@ -40,7 +41,10 @@ def get_cosine_with_min_lr_schedule_with_warmup(optimizer, num_warmup_steps, num
 
     Returns a ``torch.optim.lr_scheduler.LambdaLR`` (or the step function for ``optimizer=None``).
     """
-    check_steps(num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    num_warmup_steps, num_training_steps = check_steps(num_warmup_steps=num_warmup_steps,
+                                                       num_training_steps=num_training_steps)
+    num_cycles = check_number("num_cycles", num_cycles, minimum=0)
+    last_epoch = check_last_epoch(last_epoch)
     rate = min_lr_rate_of(optimizer, min_lr, min_lr_rate, lr_init)
     fn = StepFunction(cosine_with_min_lr_multiplier, num_warmup_steps=num_warmup_steps,
                       num_training_steps=num_training_steps, num_cycles=num_cycles, min_lr_rate=rate)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, decay_progress, warmup_then
+from hfopt_core.plugin import (StepFunction, as_scheduler, check_last_epoch, check_number, check_steps, decay_progress,
+                               warmup_then)
 
 __all__ = ["cosine_multiplier", "get_cosine_schedule_with_warmup"]
 
@@ -36,7 +37,10 @@ def get_cosine_schedule_with_warmup(optimizer, num_warmup_steps, num_training_st
 
     Returns a ``torch.optim.lr_scheduler.LambdaLR`` (or the step function for ``optimizer=None``).
     """
-    check_steps(num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    num_warmup_steps, num_training_steps = check_steps(num_warmup_steps=num_warmup_steps,
+                                                       num_training_steps=num_training_steps)
+    num_cycles = check_number("num_cycles", num_cycles, minimum=0)
+    last_epoch = check_last_epoch(last_epoch)
     fn = StepFunction(cosine_multiplier, num_warmup_steps=num_warmup_steps,
                       num_training_steps=num_training_steps, num_cycles=num_cycles)
     return as_scheduler(optimizer, fn, last_epoch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
+from hfopt_core.plugin import StepFunction, as_scheduler, check_last_epoch, check_number, check_steps, warmup_then
 
 __all__ = ["get_inverse_sqrt_schedule", "inverse_sqrt_multiplier"]
 
@@ -35,10 +35,10 @@ def get_inverse_sqrt_schedule(optimizer, num_warmup_steps, timescale=None, last_
 
     Returns a ``torch.optim.lr_scheduler.LambdaLR`` (or the step function for ``optimizer=None``).
     """
-    check_steps(num_warmup_steps=num_warmup_steps)
+    (num_warmup_steps,) = check_steps(num_warmup_steps=num_warmup_steps)
     if timescale is None:
         timescale = num_warmup_steps or 10_000
-    if isinstance(timescale, bool) or not isinstance(timescale, (int, float)) or timescale <= 0:
-        raise ValueError(f"timescale must be a positive number of steps, got {timescale!r}")
+    timescale = check_number("timescale", timescale, positive=True, what="number of steps")
+    last_epoch = check_last_epoch(last_epoch)
     fn = StepFunction(inverse_sqrt_multiplier, num_warmup_steps=num_warmup_steps, timescale=timescale)
     return as_scheduler(optimizer, fn, last_epoch)

@@ -7,7 +7,7 @@ Multiplier at step ``t`` with ``W`` warmup and ``T`` training steps::
 """
 from __future__ import annotations
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, warmup_then
+from hfopt_core.plugin import StepFunction, as_scheduler, check_last_epoch, check_steps, warmup_then
 
 __all__ = ["get_linear_schedule_with_warmup", "linear_multiplier"]
 
@@ -30,6 +30,8 @@ def get_linear_schedule_with_warmup(optimizer, num_warmup_steps, num_training_st
 
     Returns a ``torch.optim.lr_scheduler.LambdaLR`` (or the step function for ``optimizer=None``).
     """
-    check_steps(num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    num_warmup_steps, num_training_steps = check_steps(num_warmup_steps=num_warmup_steps,
+                                                       num_training_steps=num_training_steps)
+    last_epoch = check_last_epoch(last_epoch)
     fn = StepFunction(linear_multiplier, num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
     return as_scheduler(optimizer, fn, last_epoch)

@@ -8,7 +8,8 @@ Multiplier at step ``t`` with ``W`` warmup and ``T`` training steps, initial lr 
 """
 from __future__ import annotations
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, initial_lr, linear_warmup
+from hfopt_core.plugin import (StepFunction, as_scheduler, check_last_epoch, check_number, check_steps, initial_lr,
+                               linear_warmup)
 
 __all__ = ["get_polynomial_decay_schedule_with_warmup", "polynomial_multiplier"]
 
@@ -40,7 +41,11 @@ def get_polynomial_decay_schedule_with_warmup(optimizer, num_warmup_steps, num_t
     Raises ``ValueError`` if ``lr_end`` is not below the initial lr, or if
     ``num_training_steps == num_warmup_steps`` (no decay phase to divide by).
     """
-    check_steps(num_warmup_steps=num_warmup_steps, num_training_steps=num_training_steps)
+    num_warmup_steps, num_training_steps = check_steps(num_warmup_steps=num_warmup_steps,
+                                                       num_training_steps=num_training_steps)
+    lr_end = check_number("lr_end", lr_end, minimum=0, what="learning rate")
+    power = check_number("power", power, minimum=0)
+    last_epoch = check_last_epoch(last_epoch)
     lr_init = initial_lr(optimizer, lr_init, needed_for="polynomial decay")
     if not (lr_init > lr_end):
         raise ValueError(f"lr_end ({lr_end}) must be smaller than initial lr ({lr_init})")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 
-from hfopt_core.plugin import StepFunction, as_scheduler, check_steps, linear_warmup
+from hfopt_core.plugin import StepFunction, as_scheduler, check_last_epoch, check_number, check_steps, linear_warmup
 
 __all__ = ["get_wsd_schedule", "wsd_multiplier"]
 
@@ -84,8 +84,12 @@ def get_wsd_schedule(optimizer, num_warmup_steps, num_decay_steps, num_training_
         raise ValueError(f"Unknown warmup type: {warmup_type}, expected 'linear', 'cosine' or '1-sqrt'")
     if decay_type not in SHAPES:
         raise ValueError(f"Unknown decay type: {decay_type}, expected 'linear', 'cosine' or '1-sqrt'")
-    check_steps(num_warmup_steps=num_warmup_steps, num_decay_steps=num_decay_steps,
-                num_training_steps=num_training_steps, num_stable_steps=num_stable_steps)
+    num_warmup_steps, num_decay_steps, num_training_steps, num_stable_steps = check_steps(
+        num_warmup_steps=num_warmup_steps, num_decay_steps=num_decay_steps,
+        num_training_steps=num_training_steps, num_stable_steps=num_stable_steps)
+    min_lr_ratio = check_number("min_lr_ratio", min_lr_ratio, minimum=0, what="ratio")
+    num_cycles = check_number("num_cycles", num_cycles, minimum=0)
+    last_epoch = check_last_epoch(last_epoch)
     if num_stable_steps is None:
         num_stable_steps = num_training_steps - num_warmup_steps - num_decay_steps
         if num_stable_steps < 0:
