@@ -103,6 +103,14 @@ def initial_lr(optimizer, lr_init=None, *, needed_for: str) -> float:
         return check_number("lr_init", lr_init, positive=True, what="learning rate")
     if lr_init is not None:
         raise ValueError("lr_init is only for optimizer=None; the optimizer's defaults['lr'] is used otherwise")
+    if not isinstance(getattr(optimizer, "defaults", None), dict):
+        from ._schedules import framework_of
+
+        if framework_of(optimizer) == "keras":  # a Keras optimizer: its float learning_rate
+            from ._keras import initial_learning_rate
+
+            return check_number("optimizer.learning_rate", initial_learning_rate(optimizer), minimum=0,
+                                what="learning rate")
     lr = optimizer.defaults.get("lr") if isinstance(getattr(optimizer, "defaults", None), dict) else None
     return check_number("optimizer.defaults['lr']", lr, minimum=0, what="learning rate")
 

@@ -118,33 +118,58 @@ class StepFunction(functools.partial):
         return f"StepFunction({self.formula}{', ' if args else ''}{args})"
 
 
+def _is_keras_optimizer(optimizer) -> bool:
+    # Only looks at modules already imported: a Keras optimizer means Keras is in sys.modules.
+    for name, attrs in (("keras", ("Optimizer",)), ("tf_keras", ("Optimizer", "legacy.Optimizer"))):
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        for attr in attrs:
+            cls = module.optimizers if hasattr(module, "optimizers") else None
+            for part in attr.split("."):
+                cls = getattr(cls, part, None)
+            if isinstance(cls, type) and isinstance(optimizer, cls):
+                return True
+    return False
+
+
 def framework_of(optimizer) -> str:
-    """``"python"`` for ``None``, ``"torch"`` for a ``torch.optim.Optimizer``; else FrameworkError."""
+    """``"python"`` for ``None``, ``"torch"`` for a ``torch.optim.Optimizer``, ``"keras"`` for a Keras 3
+    or tf-keras optimizer (told apart without importing TensorFlow); else FrameworkError."""
     if optimizer is None:
         return "python"
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(optimizer, torch.optim.Optimizer):
         return "torch"
+    if _is_keras_optimizer(optimizer):
+        return "keras"
     raise FrameworkError(
-        f"expected a torch.optim.Optimizer (or None for a plain step -> multiplier callable), "
-        f"got {type(optimizer).__module__}.{type(optimizer).__qualname__}")
+        f"expected a torch.optim.Optimizer or a Keras optimizer (or None for a plain step -> multiplier "
+        f"callable), got {type(optimizer).__module__}.{type(optimizer).__qualname__}")
 
 
 def as_scheduler(optimizer, step_function: StepFunction, last_epoch: int = -1):
     """Turn ``step_function`` into the scheduler for ``optimizer``'s framework.
 
     Args:
-        optimizer: a ``torch.optim.Optimizer``, or ``None`` for the plain callable.
+        optimizer: a ``torch.optim.Optimizer``, a Keras 3 / tf-keras optimizer, or ``None`` for
+            the plain callable.
         step_function: the bound formula.
         last_epoch: index of the last step when resuming (torch only). Defaults to ``-1``.
 
-    Returns ``step_function`` for ``None`` and a ``torch.optim.lr_scheduler.LambdaLR`` for torch.
+    Returns ``step_function`` for ``None``, a ``torch.optim.lr_scheduler.LambdaLR`` for torch, and
+    for Keras a ``LearningRateSchedule`` (``initial lr * multiplier``) installed as the optimizer's
+    ``learning_rate`` (see :mod:`hfopt_core._keras`).
     """
     framework = framework_of(optimizer)
     if framework == "python":
         if last_epoch != -1:
             raise ValueError(f"last_epoch={last_epoch} needs an optimizer; with optimizer=None call the step function at any step")
         return step_function
+    if framework == "keras":
+        from ._keras import keras_scheduler
+
+        return keras_scheduler(optimizer, step_function, last_epoch)
     from torch.optim.lr_scheduler import LambdaLR
 
     return LambdaLR(optimizer, step_function, last_epoch=last_epoch)
