@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(sort $(wildcard plugins/hfopt-*))
 STAMP := $(VENV)/.hfopt-installed
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench docs venv clean
 
 venv: $(STAMP)
 
@@ -25,5 +25,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+# The docs site (mkdocs-material + mkdocstrings) into site/; --strict turns any warning (a broken link
+# or reference) into a failure. tests/docs/test_docs_site.py runs the same build in `make test`.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
+
 clean:
-	rm -rf $(VENV) build *.egg-info plugins/*/*.egg-info plugins/*/build
+	rm -rf $(VENV) build site *.egg-info plugins/*/*.egg-info plugins/*/build

@@ -1,0 +1,129 @@
+"""mkdocs hooks of the hfopt site (``hooks:`` in mkdocs.yml); nothing here touches the network.
+
+* ``on_config``: every page of ``docs/`` missing from ``nav`` is appended under "More", so a new
+  page is always part of the site (and of the ``--strict`` build).
+* ``on_files``: draws the curve of every installed schedule with ``hfopt plot`` into a temporary
+  folder and adds the PNGs to the site as ``img/schedules/<name>.png`` (never committed).
+* ``on_page_markdown``: adds those curves to ``schedules.md``, at the line
+  ``<!-- schedule-curves -->`` when the page has one, else at its end.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import shlex
+import shutil
+import tempfile
+from pathlib import Path
+
+from mkdocs.structure.files import File
+
+WARMUP, STEPS = 100, 1000
+#: ``--set`` values for schedules that need (or are clearer with) more than the step counts.
+SETTINGS = {
+    "cosine_with_restarts": {"num_cycles": 3},
+    "polynomial": {"power": 2.0},
+    "cosine_with_min_lr": {"min_lr_rate": 0.1},
+    "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1},
+    "warmup_stable_decay": {"num_decay_steps": 200},
+}
+MARKER = "<!-- schedule-curves -->"
+_state: dict = {"tmp": None, "curves": [], "refused": []}
+
+
+def _nav_files(items) -> set[str]:
+    found = set()
+    for item in items or []:
+        value = next(iter(item.values())) if isinstance(item, dict) else item
+        if isinstance(value, list):
+            found |= _nav_files(value)
+        elif isinstance(value, str):
+            found.add(value)
+    return found
+
+
+def on_config(config):
+    """Append the pages of docs/ that nav does not list under "More"."""
+    docs = Path(config["docs_dir"])
+    listed = _nav_files(config["nav"])
+    missing = sorted(p.relative_to(docs).as_posix() for p in docs.rglob("*.md")
+                     if p.relative_to(docs).as_posix() not in listed)
+    if config["nav"] is not None and missing:
+        config["nav"].append({"More": [{Path(m).stem.replace("-", " ").capitalize(): m} for m in missing]})
+    return config
+
+
+def _plot(argv: list[str]) -> tuple[int, str]:
+    from hfopt_core.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(argv)
+    return code, err.getvalue().strip()
+
+
+def on_files(files, config):
+    """Draw each installed schedule's curve with ``hfopt plot`` and add the PNGs to the site."""
+    from hfopt_core import get_manager
+
+    tmp = Path(tempfile.mkdtemp(prefix="hfopt-docs-"))
+    _state.update(tmp=tmp, curves=[], refused=[])
+    plotted = []
+    for spec in get_manager().specs("schedule"):
+        if "python" not in spec.frameworks:
+            code, err = _plot(["plot", spec.name, "--csv", "-o", str(tmp / "refused.csv")])
+            _state["refused"].append((spec, err.removeprefix("hfopt plot: error: ")))
+            continue
+        argv = ["plot", spec.name, "--warmup", str(WARMUP), "--steps", str(STEPS)]
+        for key, value in SETTINGS.get(spec.name, {}).items():
+            argv += ["--set", f"{key}={value}"]
+        target = tmp / f"{spec.name}.png"
+        code, err = _plot([*argv, "-o", str(target)])
+        if code != 0:
+            _state["refused"].append((spec, err.removeprefix("hfopt plot: error: ")))
+            continue
+        _state["curves"].append((spec, f"hfopt {shlex.join(argv)} -o {spec.name}.png"))
+        plotted.append((spec.name, SETTINGS.get(spec.name, {})))
+    overview = [n for n, s in plotted if not s]
+    if overview:
+        code, err = _plot(["plot", *overview, "--warmup", str(WARMUP), "--steps", str(STEPS),
+                           "-o", str(tmp / "all.png")])
+        if code == 0:
+            _state["overview"] = overview
+    for png in sorted(tmp.glob("*.png")):
+        files.append(File.generated(config, f"img/schedules/{png.name}", abs_src_path=str(png)))
+    return files
+
+
+def _curves_markdown() -> str:
+    lines = ["## Curves", "",
+             f"Drawn at build time by `hfopt plot` (warmup {WARMUP}, {STEPS} steps) for every schedule "
+             "installed where the site is built; the command under each image redraws it.", ""]
+    if _state.get("overview"):
+        lines += [f"![{', '.join(_state['overview'])}](img/schedules/all.png)", "",
+                  f"`hfopt plot {' '.join(_state['overview'])} --warmup {WARMUP} --steps {STEPS}`", ""]
+    for spec, command in _state["curves"]:
+        lines += [f"### `{spec.name}`", "", f"{spec.summary} ({spec.source})." if spec.summary else "", "",
+                  f"![{spec.name}](img/schedules/{spec.name}.png)", "", f"`{command}`", ""]
+    if _state["refused"]:
+        lines += ["### Schedules without a curve", ""]
+        lines += [f"- `{spec.name}` ({spec.source}): {reason}" for spec, reason in _state["refused"]]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def on_page_markdown(markdown, page, config, files):
+    """Add the generated curves to the schedules page."""
+    if page.file.src_uri != "schedules.md":
+        return markdown
+    section = _curves_markdown()
+    if MARKER in markdown:
+        return markdown.replace(MARKER, section, 1)
+    return markdown.rstrip() + "\n\n" + section
+
+
+def on_post_build(config):
+    """Remove the temporary folder of the generated curves."""
+    if _state.get("tmp") is not None:
+        shutil.rmtree(_state["tmp"], ignore_errors=True)
+        _state["tmp"] = None
