@@ -22,6 +22,7 @@ from .hookspecs import hookimpl, hookspec
 from .manager import PluginManager, get_manager, set_manager
 from .scheduler_type import SchedulerType
 from ._schedules import StepFunction, as_scheduler
+from ._scheduler_map import TYPE_TO_SCHEDULER_FUNCTION
 from .types import AccumulatorSpec, ComponentSpec, OptimizerSpec, PluginInfo, ScheduleSpec
 
 __version__ = "0.1.0"
@@ -29,7 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccumulatorSpec", "ComponentSpec", "FrameworkError", "HfoptError", "HfoptPluginWarning",
     "MissingPluginError", "OptimizerSpec", "PluginConflictError", "PluginInfo", "PluginLoadError",
-    "PluginManager", "ScheduleSpec", "SchedulerType", "StepFunction", "UnknownNameError",
+    "PluginManager", "ScheduleSpec", "SchedulerType", "StepFunction", "TYPE_TO_SCHEDULER_FUNCTION", "UnknownNameError",
     "as_scheduler", "get_accumulator", "get_manager", "get_optimizer", "get_scheduler", "hookimpl",
     "hookspec", "list_plugins", "set_manager",
 ]

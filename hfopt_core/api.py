@@ -1,8 +1,11 @@
 """The user-facing lookups: ``get_scheduler``, ``get_optimizer``, ``get_accumulator``, ``list_plugins``."""
 from __future__ import annotations
 
+import inspect
 import warnings
+from collections.abc import Mapping
 
+from ._layerwise import layerwise_optimizers, layerwise_scheduler
 from ._lazy import missing_framework
 from .manager import get_manager, resolve
 from .scheduler_type import SchedulerType
@@ -34,6 +37,41 @@ def _name(name, what: str) -> str:
     return name
 
 
+def _accepted_kwargs(factory, passed) -> list[str] | None:
+    """Keyword names ``factory`` takes besides the optimizer and ``passed``; ``None`` if it takes ``**kwargs``."""
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return [p.name for p in parameters[1:]
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in passed]
+
+
+def _specific_kwargs(label, scheduler_specific_kwargs, factory, passed) -> dict:
+    """``scheduler_specific_kwargs`` as a dict, checked: a mapping with str keys the schedule accepts."""
+    if scheduler_specific_kwargs is None:
+        return {}
+    if not isinstance(scheduler_specific_kwargs, Mapping):
+        raise TypeError(f"scheduler_specific_kwargs must be a mapping (dict) of argument names to values, got "
+                        f"{type(scheduler_specific_kwargs).__name__}: {scheduler_specific_kwargs!r}")
+    kwargs = dict(scheduler_specific_kwargs)
+    bad = [k for k in kwargs if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"scheduler_specific_kwargs keys must be argument names (str), got {bad!r}")
+    clash = sorted(k for k in kwargs if k in passed)
+    if clash:
+        raise TypeError(f"scheduler_specific_kwargs for {label} repeats {', '.join(map(repr, clash))}: pass "
+                        f"{' and '.join(clash)} as get_scheduler's own argument")
+    accepted = _accepted_kwargs(factory, passed)
+    unknown = sorted(k for k in kwargs if accepted is not None and k not in accepted)
+    if unknown:
+        raise TypeError(f"scheduler_specific_kwargs for {label} has unknown key(s) {', '.join(map(repr, unknown))}; "
+                        f"it accepts: {', '.join(accepted) or 'nothing'}")
+    return kwargs
+
+
 def get_scheduler(name, optimizer, num_warmup_steps=None, num_training_steps=None,
                   scheduler_specific_kwargs=None):
     """Build any installed learning-rate schedule from its name (transformers' ``get_scheduler``).
@@ -41,31 +79,44 @@ def get_scheduler(name, optimizer, num_warmup_steps=None, num_training_steps=Non
     Args:
         name: a :class:`SchedulerType` or any registered schedule name (or alias).
         optimizer: a ``torch.optim.Optimizer``; ``None`` returns a plain, picklable
-            ``step -> multiplier`` callable for schedules that support it.
+            ``step -> multiplier`` callable for schedules that support it. transformers'
+            layer-wise dummy optimizer (anything with an ``optimizer_dict`` of per-parameter
+            optimizers) gets one scheduler per parameter, stepped from gradient hooks, and a
+            scheduler for the dummy that reports their learning rates.
         num_warmup_steps: warmup steps; required by every schedule but ``constant``,
             ``reduce_lr_on_plateau`` and ``greedy``. Defaults to ``None``.
         num_training_steps: total steps; required by the decaying schedules. Defaults to ``None``.
-        scheduler_specific_kwargs: extra keyword arguments for the schedule function (``num_cycles``,
-            ``timescale``, ``min_lr_rate``, ...). Defaults to ``None``.
+        scheduler_specific_kwargs: a mapping of extra keyword arguments for the schedule function
+            (``num_cycles``, ``timescale``, ``min_lr_rate``, ...). Defaults to ``None``.
 
     Raises ``ValueError`` with transformers' message when a required step count is missing, an
     :class:`~hfopt_core.errors.UnknownNameError` (a ``ValueError``) for a name nothing provides,
-    and a :class:`~hfopt_core.errors.FrameworkError` for an optimizer the schedule cannot drive.
+    a :class:`~hfopt_core.errors.FrameworkError` for an optimizer the schedule cannot drive, and a
+    ``TypeError`` when ``scheduler_specific_kwargs`` is not a mapping or has a key the schedule does
+    not take (naming it and listing the accepted ones). Bad values are named by the schedule.
     """
     key = _name(name, "scheduler")
+    if layerwise_optimizers(optimizer) is not None:
+        return layerwise_scheduler(optimizer, lambda opt: get_scheduler(
+            name, opt, num_warmup_steps, num_training_steps, scheduler_specific_kwargs))
     spec = get_manager().lookup("schedule", key, framework_of(optimizer))
     member = _SCHEDULER_TYPES.get(spec.name)
     label = str(member) if member is not None else spec.name
     common = {"num_warmup_steps": num_warmup_steps, "num_training_steps": num_training_steps}
-    kwargs = dict(scheduler_specific_kwargs or {})
-    if kwargs and not spec.accepts_kwargs:
-        warnings.warn(f"{label} takes no scheduler_specific_kwargs; ignoring {sorted(kwargs)}", UserWarning,
-                      stacklevel=2)
-        kwargs = {}
+    if not spec.accepts_kwargs:
+        if scheduler_specific_kwargs is not None and not isinstance(scheduler_specific_kwargs, Mapping):
+            raise TypeError(f"scheduler_specific_kwargs must be a mapping (dict) of argument names to values, got "
+                            f"{type(scheduler_specific_kwargs).__name__}: {scheduler_specific_kwargs!r}")
+        if scheduler_specific_kwargs:
+            warnings.warn(f"{label} takes no scheduler_specific_kwargs; ignoring {sorted(scheduler_specific_kwargs)}",
+                          UserWarning, stacklevel=2)
     for arg in spec.requires:
         if common[arg] is None:
             raise ValueError(f"{label} requires `{arg}`, please provide that argument.")
-    return _factory(spec)(optimizer, **{a: common[a] for a in spec.takes}, **kwargs)
+    factory = _factory(spec)
+    kwargs = (_specific_kwargs(label, scheduler_specific_kwargs, factory, spec.takes)
+              if spec.accepts_kwargs else {})
+    return factory(optimizer, **{a: common[a] for a in spec.takes}, **kwargs)
 
 
 def get_optimizer(name, params=None, **kwargs):

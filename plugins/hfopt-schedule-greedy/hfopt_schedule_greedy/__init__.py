@@ -12,5 +12,14 @@ def get_greedy_schedule(optimizer, **kwargs):
     Args:
         optimizer: the ``torch.optim.Optimizer`` to schedule.
         **kwargs: passed to :class:`GreedyLR` (``mode``, ``factor``, ``patience``, ...).
+
+    Raises a ``TypeError`` naming any keyword :class:`GreedyLR` does not take, with the accepted ones.
     """
+    import inspect
+
+    accepted = [name for name in inspect.signature(GreedyLR).parameters if name != "optimizer"]
+    unknown = sorted(key for key in kwargs if key not in accepted)
+    if unknown:
+        raise TypeError(f"greedy got unknown argument(s) {', '.join(map(repr, unknown))}; "
+                        f"GreedyLR accepts: {', '.join(accepted)}")
     return GreedyLR(optimizer, **kwargs)

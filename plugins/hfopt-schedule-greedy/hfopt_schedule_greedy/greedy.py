@@ -5,10 +5,17 @@ good epoch, anything else a bad one. More than ``patience`` good epochs in a row
 group's lr by ``factor`` (capped at ``max_lr``), more than ``patience`` bad ones multiply it by
 ``factor`` (floored at ``min_lr``). After ``reset_start`` reductions with every group at its
 floor, everything returns to the initial state. Behaviour and state keys follow transformers 5.x.
+
+Differences from transformers 5.x: a NaN or infinite metric is ignored (the step is not counted,
+no counter moves, the smoothing window does not take it), where transformers lets it poison the
+running best or the streaming average for good; every argument is validated at construction; a
+tensor learning rate is updated in place.
 """
 from __future__ import annotations
 
 import math
+
+from hfopt_core.plugin import check_number
 
 
 class StreamingAverage:
@@ -46,8 +53,15 @@ def _per_group(value, groups: int, what: str) -> list[float]:
     if isinstance(value, (list, tuple)):
         if len(value) != groups:
             raise ValueError(f"expected {groups} {what}s, got {len(value)}")
-        return list(value)
-    return [value] * groups
+        return [check_number(f"{what}[{i}]", v, minimum=0, what="learning rate") for i, v in enumerate(value)]
+    return [check_number(what, value, minimum=0, what="learning rate")] * groups
+
+
+def _set_lr(group, value) -> None:
+    if hasattr(group["lr"], "fill_"):
+        group["lr"].fill_(value)
+    else:
+        group["lr"] = value
 
 
 class GreedyLR:
@@ -78,23 +92,30 @@ class GreedyLR:
                  window_size=50, reset_start=500):
         from torch.optim import Optimizer
 
+        factor = check_number("factor", factor)
         if factor >= 1.0:
-            raise ValueError("Factor should be < 1.0.")
+            raise ValueError(f"Factor should be < 1.0. (factor={factor!r})")
         if factor <= 0.0:
-            raise ValueError(f"factor must be in (0, 1), got {factor}")
+            raise ValueError(f"factor must be in (0, 1), got {factor!r}")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
         groups = len(optimizer.param_groups)
         self.min_lrs = _per_group(min_lr, groups, "min_lr")
         self.max_lrs = _per_group(max_lr, groups, "max_lr")
+        for i, (low, high) in enumerate(zip(self.min_lrs, self.max_lrs)):
+            if low > high:
+                raise ValueError(f"min_lr ({low!r}) must not exceed max_lr ({high!r}) for group {i}")
         if mode not in ("min", "max"):
             raise ValueError(f"mode {mode} is unknown!")
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"threshold mode {threshold_mode} is unknown!")
-        for name, value in (("patience", patience), ("cooldown", cooldown), ("warmup", warmup),
-                            ("window_size", window_size)):
-            if value < 0:
-                raise ValueError(f"{name} must be >= 0, got {value}")
+        patience, cooldown, warmup = (check_number(name, value, minimum=0, integer=True, what="count")
+                                      for name, value in (("patience", patience), ("cooldown", cooldown),
+                                                          ("warmup", warmup)))
+        window_size = check_number("window_size", window_size, minimum=1, integer=True, what="count")
+        reset_start = check_number("reset_start", reset_start, minimum=1, integer=True, what="count")
+        threshold = check_number("threshold", threshold, minimum=0)
+        eps = check_number("eps", eps, minimum=0)
 
         self.optimizer = optimizer
         self.mode, self.factor, self.patience = mode, factor, patience
@@ -103,7 +124,7 @@ class GreedyLR:
         self.smooth, self.window_size = smooth, window_size
         self.reset_start = self.reset_start_original = reset_start
         self.last_epoch = 0
-        self._init_lrs = [group["lr"] for group in optimizer.param_groups]
+        self._init_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         self._last_lr = list(self._init_lrs)
         self._streaming_avg = StreamingAverage(window_size) if smooth else None
         self._clear_counters()
@@ -126,9 +147,12 @@ class GreedyLR:
 
         Args:
             metrics: the metric value (anything ``float()`` accepts, a 0-dim tensor included).
+                A NaN or infinite value is ignored: nothing changes, the step is not counted.
             epoch: the epoch number. Defaults to the previous one plus 1.
         """
         current = float(metrics)
+        if not math.isfinite(current):
+            return
         if self._streaming_avg is not None:
             current = self._streaming_avg.streamavg(current)
         self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
@@ -151,7 +175,7 @@ class GreedyLR:
             elif self.num_bad_epochs > self.patience:
                 self._reduce_lr()
                 self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
-        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+        self._last_lr = [float(group["lr"]) for group in self.optimizer.param_groups]
 
     def _reduce_lr(self) -> None:
         all_at_min = True
@@ -159,9 +183,9 @@ class GreedyLR:
             old = float(group["lr"])
             new = max(old * self.factor, self.min_lrs[i])
             if old - new > self.eps:
-                group["lr"] = new
+                _set_lr(group, new)
                 self._say(f"reducing learning rate of group {i} to {new:.4e}.")
-            all_at_min = all_at_min and not group["lr"] > self.min_lrs[i]
+            all_at_min = all_at_min and not float(group["lr"]) > self.min_lrs[i]
         if all_at_min:
             self.reset_start -= 1
             if self.reset_start <= 0:
@@ -172,13 +196,13 @@ class GreedyLR:
             old = float(group["lr"])
             new = min(old / self.factor, self.max_lrs[i])
             if new - old > self.eps:
-                group["lr"] = new
+                _set_lr(group, new)
                 self._say(f"increasing learning rate of group {i} to {new:.4e}.")
         self.reset_start = self.reset_start_original
 
     def _reset(self) -> None:
         for group, lr in zip(self.optimizer.param_groups, self._init_lrs):
-            group["lr"] = lr
+            _set_lr(group, lr)
         self._clear_counters()
         self.reset_start = self.reset_start_original
         if self._streaming_avg is not None:
@@ -217,4 +241,4 @@ class GreedyLR:
             self._streaming_avg.load_state_dict(state_dict["_streaming_avg"])
         if "_last_lr" in state_dict:
             for group, lr in zip(self.optimizer.param_groups, self._last_lr):
-                group["lr"] = lr
+                _set_lr(group, lr)

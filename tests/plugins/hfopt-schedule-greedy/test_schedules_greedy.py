@@ -1,12 +1,14 @@
 """GreedyLR (transformers 5.x) behaviour, from its documented rules."""
 from __future__ import annotations
 
+import math
 import pickle
 
 import pytest
 import torch
 
 from hfopt_core import GreedyLR, get_scheduler
+from invalid_cases import Case, check_case, parametrize
 
 
 def sgd(lr=0.1, groups=1):
@@ -83,17 +85,85 @@ def test_state_dict_round_trip_and_pickle():
     assert restored.state_dict() == sched.state_dict()
 
 
-@pytest.mark.parametrize(("kwargs", "error", "match"), [
-    ({"factor": 1.0}, ValueError, "Factor should be < 1.0."),
-    ({"factor": 0.0}, ValueError, "factor must be in"),
-    ({"mode": "up"}, ValueError, "mode up is unknown"),
-    ({"threshold_mode": "x"}, ValueError, "threshold mode x is unknown"),
-    ({"min_lr": [0.1, 0.2]}, ValueError, "expected 1 min_lrs, got 2"),
-    ({"patience": -1}, ValueError, "patience must be >= 0"),
-])
-def test_bad_arguments(kwargs, error, match):
-    with pytest.raises(error, match=match):
-        GreedyLR(sgd(), **kwargs)
+def _greedy(**kwargs):
+    return lambda: GreedyLR(sgd(), **kwargs)
+
+
+INVALID_CASES = [
+    Case("GreedyLR", "factor", "1.0", ValueError, r"Factor should be < 1\.0\. \(factor=1\.0\)", _greedy(factor=1.0)),
+    Case("GreedyLR", "factor", "0.0", ValueError, r"factor must be in \(0, 1\), got 0\.0", _greedy(factor=0.0)),
+    Case("GreedyLR", "factor", "nan", ValueError, r"factor must be a finite number, got nan", _greedy(factor=math.nan)),
+    Case("GreedyLR", "factor", "'0.5'", TypeError, r"factor must be a real number .*'0\.5'", _greedy(factor="0.5")),
+    Case("GreedyLR", "mode", "'up'", ValueError, "mode up is unknown", _greedy(mode="up")),
+    Case("GreedyLR", "threshold_mode", "'x'", ValueError, "threshold mode x is unknown", _greedy(threshold_mode="x")),
+    Case("GreedyLR", "threshold", "nan", ValueError, "threshold must be a finite number, got nan",
+         _greedy(threshold=math.nan)),
+    Case("GreedyLR", "threshold", "-1e-3", ValueError, "threshold must be a non-negative number, got -0.001",
+         _greedy(threshold=-1e-3)),
+    Case("GreedyLR", "min_lr", "[0.1, 0.2] (1 group)", ValueError, "expected 1 min_lrs, got 2",
+         _greedy(min_lr=[0.1, 0.2])),
+    Case("GreedyLR", "min_lr", "-0.1", ValueError, "min_lr must be a non-negative learning rate, got -0.1",
+         _greedy(min_lr=-0.1)),
+    Case("GreedyLR", "max_lr", "inf", ValueError, "max_lr must be a finite learning rate, got inf",
+         _greedy(max_lr=math.inf)),
+    Case("GreedyLR", "min_lr", "0.5 > max_lr=0.2", ValueError, r"min_lr \(0\.5\) must not exceed max_lr \(0\.2\)",
+         _greedy(min_lr=0.5, max_lr=0.2)),
+    Case("GreedyLR", "patience", "-1", ValueError, "patience must be a non-negative count, got -1",
+         _greedy(patience=-1)),
+    Case("GreedyLR", "patience", "2.5", TypeError, r"patience must be an int \(count\), got float 2\.5",
+         _greedy(patience=2.5)),
+    Case("GreedyLR", "cooldown", "-2", ValueError, "cooldown must be a non-negative count, got -2", _greedy(cooldown=-2)),
+    Case("GreedyLR", "warmup", "None", TypeError, "warmup must be an int", _greedy(warmup=None)),
+    Case("GreedyLR", "window_size", "0", ValueError, "window_size must be a >= 1 count, got 0", _greedy(window_size=0)),
+    Case("GreedyLR", "reset_start", "0", ValueError, "reset_start must be a >= 1 count, got 0", _greedy(reset_start=0)),
+    Case("GreedyLR", "eps", "nan", ValueError, "eps must be a finite number, got nan", _greedy(eps=math.nan)),
+    Case("get_scheduler('greedy')", "scheduler_specific_kwargs", "{'patiense': 2}", TypeError,
+         r"greedy got unknown argument\(s\) 'patiense'; GreedyLR accepts: mode, factor, patience",
+         lambda: get_scheduler("greedy", sgd(), scheduler_specific_kwargs={"patiense": 2})),
+]
+
+
+@parametrize(INVALID_CASES)
+def test_invalid_arguments_are_named(case):
+    check_case(case)
+
+
+def test_numpy_and_tensor_arguments_are_accepted_as_numbers():
+    np = pytest.importorskip("numpy")
+    sched = GreedyLR(sgd(), factor=np.float32(0.5), patience=np.int64(2), min_lr=torch.tensor(0.01))
+    assert (sched.factor, sched.patience, sched.min_lrs) == (0.5, 2, [pytest.approx(0.01)])
+    assert type(sched.patience) is int and type(sched.factor) is float
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_metrics_are_ignored(smooth, bad):
+    """A NaN/inf metric changes nothing: the run equals the same run without it."""
+    metrics = [5.0, 4.0, 3.0, 3.0, 3.0, 2.0, 1.0, 1.0, 1.0, 1.0]
+    clean_opt, dirty_opt = sgd(0.1), sgd(0.1)
+    clean = GreedyLR(clean_opt, patience=1, factor=0.5, min_lr=0.01, max_lr=0.5, smooth=smooth, window_size=3)
+    dirty = GreedyLR(dirty_opt, patience=1, factor=0.5, min_lr=0.01, max_lr=0.5, smooth=smooth, window_size=3)
+    for i, metric in enumerate(metrics):
+        clean.step(metric)
+        if i in (2, 6):
+            dirty.step(bad)
+            dirty.step(torch.tensor(bad))
+        dirty.step(metric)
+        assert dirty_opt.param_groups[0]["lr"] == clean_opt.param_groups[0]["lr"]
+    assert dirty.state_dict() == clean.state_dict()
+    assert math.isfinite(dirty.best)
+
+
+def test_tensor_learning_rate_is_updated_in_place():
+    param = torch.nn.Parameter(torch.zeros(1))
+    lr = torch.tensor(0.1)
+    opt = torch.optim.SGD([param], lr=lr)
+    sched = GreedyLR(opt, patience=0, factor=0.5, min_lr=0.01)
+    for metric in (1.0, 2.0, 2.0):
+        sched.step(metric)
+    assert isinstance(opt.param_groups[0]["lr"], torch.Tensor) and opt.param_groups[0]["lr"] is lr
+    # 1.0 improves (0.1 / 0.5 = 0.2), 2.0 and 2.0 do not (0.2 * 0.5 * 0.5 = 0.05)
+    assert float(lr) == pytest.approx(0.05) and sched.get_last_lr() == [pytest.approx(0.05)]
 
 
 def test_not_an_optimizer():
