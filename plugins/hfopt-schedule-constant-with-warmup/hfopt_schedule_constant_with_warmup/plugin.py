@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="constant_with_warmup",
         factory="hfopt_schedule_constant_with_warmup:get_constant_schedule_with_warmup",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="linear warmup, then the optimizer's learning rate",
         takes=("num_warmup_steps",), requires=("num_warmup_steps",), accepts_kwargs=False,
         exports=("get_constant_schedule_with_warmup",),

@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="constant",
         factory="hfopt_schedule_constant:get_constant_schedule",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="the optimizer's learning rate at every step",
         takes=(), requires=(), accepts_kwargs=False,
         exports=("get_constant_schedule",),

@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="cosine_warmup_with_min_lr",
         factory="hfopt_schedule_cosine_warmup_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="warmup from a start rate, then cosine decay to min_lr",
         exports=("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",),
     )

@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="cosine_with_min_lr",
         factory="hfopt_schedule_cosine_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="linear warmup, then cosine decay to min_lr",
         exports=("get_cosine_with_min_lr_schedule_with_warmup",),
     )

@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="cosine_with_restarts",
         factory="hfopt_schedule_cosine_with_restarts:get_cosine_with_hard_restarts_schedule_with_warmup",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="linear warmup, then cosine decays to 0 with hard restarts",
         exports=("get_cosine_with_hard_restarts_schedule_with_warmup",),
     )

@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="cosine",
         factory="hfopt_schedule_cosine:get_cosine_schedule_with_warmup",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="linear warmup, then cosine decay to 0",
         exports=("get_cosine_schedule_with_warmup",),
     )

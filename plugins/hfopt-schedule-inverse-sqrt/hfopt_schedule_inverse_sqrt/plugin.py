@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="inverse_sqrt",
         factory="hfopt_schedule_inverse_sqrt:get_inverse_sqrt_schedule",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="linear warmup, then 1/sqrt decay",
         takes=("num_warmup_steps",), requires=("num_warmup_steps",),
         exports=("get_inverse_sqrt_schedule",),

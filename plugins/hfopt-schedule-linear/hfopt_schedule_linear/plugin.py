@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="linear",
         factory="hfopt_schedule_linear:get_linear_schedule_with_warmup",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="linear warmup, then linear decay to 0",
         exports=("get_linear_schedule_with_warmup",),
     )

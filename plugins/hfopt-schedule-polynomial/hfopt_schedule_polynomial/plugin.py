@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="polynomial",
         factory="hfopt_schedule_polynomial:get_polynomial_decay_schedule_with_warmup",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="linear warmup, then polynomial decay to lr_end",
         exports=("get_polynomial_decay_schedule_with_warmup",),
     )

@@ -9,7 +9,7 @@ def hfopt_schedules():
         name="warmup_stable_decay",
         aliases=("wsd",),
         factory="hfopt_schedule_warmup_stable_decay:get_wsd_schedule",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),
         summary="warmup, stable phase, then decay to min_lr_ratio",
         requires=("num_warmup_steps",),
         exports=("get_wsd_schedule",),
