@@ -5,12 +5,14 @@
 * ``on_files``: draws the curve of every installed schedule with ``hfopt plot`` into a temporary
   folder and adds the PNGs to the site as ``img/schedules/<name>.png`` (never committed).
 * ``on_page_markdown``: adds those curves to ``schedules.md``, at the line
-  ``<!-- schedule-curves -->`` when the page has one, else at its end.
+  ``<!-- schedule-curves -->`` when the page has one, else at its end; replaces each line
+  ``<!-- hfopt-help: COMMAND -->`` of any page with the output of ``hfopt COMMAND --help``.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shlex
 import shutil
 import tempfile
@@ -112,8 +114,21 @@ def _curves_markdown() -> str:
     return "\n".join(lines)
 
 
+_HELP = re.compile(r"^<!-- hfopt-help: *(?P<command>[a-z]*) *-->$", re.MULTILINE)
+
+
+def _help(match: re.Match) -> str:
+    from hfopt_core.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        main([*match["command"].split(), "--help"])
+    return "```text\n" + out.getvalue().strip().replace("usage: -", "usage: hfopt") + "\n```"
+
+
 def on_page_markdown(markdown, page, config, files):
-    """Add the generated curves to the schedules page."""
+    """Add the generated curves to the schedules page and ``hfopt --help`` texts where asked."""
+    markdown = _HELP.sub(_help, markdown)
     if page.file.src_uri != "schedules.md":
         return markdown
     section = _curves_markdown()
