@@ -62,7 +62,8 @@ def _scheduler_class():
             counts and reads their learning rates. :meth:`get_last_lr` lists every parameter
             optimizer's group learning rates in ``optimizer_dict`` order, and the dummy's own group
             shows the first one (what the Trainer logs). ``state_dict`` carries every
-            per-parameter scheduler's state, so a checkpoint restores them. ``remove_hooks()``
+            per-parameter scheduler's state, so a checkpoint restores them (and their optimizers'
+            learning rates, which the Trainer's checkpoint of the dummy lacks). ``remove_hooks()``
             detaches the hooks.
 
             Args:
@@ -117,6 +118,14 @@ def _scheduler_class():
                                          f"this scheduler has {len(self.schedulers)}")
                     for scheduler, state in zip(self.schedulers.values(), states):
                         scheduler.load_state_dict(state)
+                        # the Trainer checkpoints only the dummy optimizer: put the restored
+                        # learning rates back on each per-parameter optimizer
+                        last = state.get("_last_lr")
+                        for group, lr in zip(scheduler.optimizer.param_groups, last or ()):
+                            if hasattr(group["lr"], "fill_"):
+                                group["lr"].fill_(lr)
+                            else:
+                                group["lr"] = lr
                 for key in ("last_epoch", "_step_count", "base_lrs"):
                     if key in state_dict:
                         setattr(self, key, state_dict[key])
