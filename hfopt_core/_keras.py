@@ -66,9 +66,10 @@ class TFOps:
 
     def _f(self, x):
         tf = self._tf
-        if isinstance(x, (tf.Tensor, tf.Variable)):
-            return x if x.dtype == tf.float64 else tf.cast(x, tf.float64)
-        return tf.constant(x, tf.float64)
+        if isinstance(x, (bool, int, float)):
+            return tf.constant(x, tf.float64)
+        x = tf.convert_to_tensor(x)  # tensors, tf and Keras 3 variables, numpy values
+        return x if x.dtype == tf.float64 else tf.cast(x, tf.float64)
 
     def to_float(self, x):
         """``x`` as a float64 tensor."""
@@ -207,10 +208,11 @@ class StepScheduleBase:
         self.step_function = step_function
         self.initial_learning_rate = float(initial_learning_rate)
         self.name = name
+        self._ops = ops_for(self._flavour)
 
     def __call__(self, step):
         """The learning rate at ``step`` (a tensor or number), as a float32 tensor."""
-        ops = ops_for(self._flavour)
+        ops = self._ops
         multiplier = self.step_function.evaluate(ops.to_float(step), ops)
         return ops.finish(ops.to_float(multiplier) * self.initial_learning_rate)
 
@@ -265,9 +267,13 @@ def initial_learning_rate(optimizer) -> float:
         raise ValueError(
             f"optimizer {type(optimizer).__name__} already has a learning-rate schedule ({current!r}): "
             "build it with a float learning_rate to schedule it with get_scheduler")
-    if flavour == "tf_keras":
-        return float(keras.backend.get_value(current))
-    return float(keras.ops.convert_to_numpy(current))
+    import numpy as np
+
+    value = keras.backend.get_value(current) if flavour == "tf_keras" else keras.ops.convert_to_numpy(current)
+    value = np.asarray(value)
+    # A float32 variable holds 0.002 as 0.0020000000949949026: take the shortest decimal that
+    # rounds to it (what the user wrote), so schedules scale exactly as transformers' do.
+    return float(str(np.float32(value))) if value.dtype == np.float32 else float(value)
 
 
 def keras_scheduler(optimizer, step_function, last_epoch: int = -1):

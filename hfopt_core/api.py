@@ -7,12 +7,18 @@ from collections.abc import Mapping
 
 from ._layerwise import layerwise_optimizers, layerwise_scheduler
 from ._lazy import missing_framework
+from .errors import FrameworkError
 from .manager import get_manager, resolve
 from .scheduler_type import SchedulerType
 from ._schedules import framework_of
 from .types import PluginInfo
 
 _SCHEDULER_TYPES = {m.value: m for m in SchedulerType}
+#: torch-only, metric-driven schedules -> what a Keras user reaches for instead.
+_KERAS_ALTERNATIVES = {
+    "reduce_lr_on_plateau": "the keras.callbacks.ReduceLROnPlateau callback in model.fit",
+    "greedy": "the keras.callbacks.ReduceLROnPlateau callback in model.fit (GreedyLR is PyTorch only)",
+}
 
 
 def _factory(spec):
@@ -99,7 +105,13 @@ def get_scheduler(name, optimizer, num_warmup_steps=None, num_training_steps=Non
     if layerwise_optimizers(optimizer) is not None:
         return layerwise_scheduler(optimizer, lambda opt: get_scheduler(
             name, opt, num_warmup_steps, num_training_steps, scheduler_specific_kwargs))
-    spec = get_manager().lookup("schedule", key, framework_of(optimizer))
+    framework = framework_of(optimizer)
+    try:
+        spec = get_manager().lookup("schedule", key, framework)
+    except FrameworkError as exc:
+        if framework == "keras" and key in _KERAS_ALTERNATIVES:
+            raise FrameworkError(f"{exc}; on Keras use {_KERAS_ALTERNATIVES[key]}") from None
+        raise
     member = _SCHEDULER_TYPES.get(spec.name)
     label = str(member) if member is not None else spec.name
     common = {"num_warmup_steps": num_warmup_steps, "num_training_steps": num_training_steps}
