@@ -6,6 +6,10 @@ sends each bucket to the fused kernel, the foreach ops or the per-tensor loop
 """
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Sequence
+
 import torch
 from torch.optim import Optimizer
 
@@ -34,18 +38,90 @@ _IMPLEMENTATIONS = {"fused": adamw_fused, "foreach": adamw_foreach}
 _FAST_TYPE: dict = {}
 
 
-def _validate(lr, betas, eps, weight_decay) -> None:
-    """Check the hyper-parameters in transformers' order, with its messages."""
-    if not lr >= 0.0:
-        raise ValueError(f"Invalid learning rate: {lr} - should be >= 0.0")
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter: {betas[0]} - should be in [0.0, 1.0)")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter: {betas[1]} - should be in [0.0, 1.0)")
-    if not eps >= 0.0:
-        raise ValueError(f"Invalid epsilon value: {eps} - should be >= 0.0")
-    if not weight_decay >= 0.0:
-        raise ValueError(f"Invalid weight_decay value: {weight_decay} - should be >= 0.0")
+_STRIDED = torch.strided
+
+_REAL_HINT = "a real number (int, float, numpy scalar or one-element real tensor)"
+
+
+def _real(name: str, value) -> float:
+    """``float(value)`` for a real number, numpy scalar or one-element real tensor.
+
+    Raises ``TypeError`` naming ``name`` and the value for anything else (``bool`` included).
+    """
+    cls = type(value)
+    if cls is float or cls is int:
+        return float(value)
+    if isinstance(value, bool) or cls.__name__ == "bool_":
+        raise TypeError(f"{name} must be {_REAL_HINT}, got {value!r} (bool)")
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1 or value.dtype.is_complex or value.dtype == torch.bool:
+            raise TypeError(f"{name} must be {_REAL_HINT}, got a tensor of shape {tuple(value.shape)} "
+                            f"and dtype {value.dtype}")
+        return float(value)
+    if isinstance(value, numbers.Real):  # numpy floating and integer scalars register here
+        return float(value)
+    if cls.__module__ == "numpy" and getattr(value, "shape", None) == () and value.dtype.kind in "iuf":
+        return float(value)  # a 0-d numpy array
+    raise TypeError(f"{name} must be {_REAL_HINT}, got {value!r} ({cls.__name__})")
+
+
+def _non_negative(name: str, value, what: str, where: str) -> float:
+    number = _real(name, value)
+    if not number >= 0.0:  # NaN fails too
+        raise ValueError(f"Invalid {what}: {value} - should be >= 0.0 ({where}{name}={value!r})")
+    if number == math.inf:
+        raise ValueError(f"Invalid {what}: {value} - should be finite ({where}{name}={value!r})")
+    return number
+
+
+def _flag(name: str, value, allow_none: bool, where: str = "") -> None:
+    if value is None and allow_none:
+        return
+    if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
+        expected = "True, False or None" if allow_none else "a bool"
+        raise TypeError(f"{where}{name} must be {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _validate(lr, betas, eps, weight_decay, correct_bias=True, foreach=None, fused=None, where="") -> tuple:
+    """Check one set of hyper-parameters; return ``(lr, beta1, beta2, eps, weight_decay)`` as floats.
+
+    The messages begin as transformers' did (``Invalid learning rate: -1.0 - should be >= 0.0``) and
+    end naming the argument and its value; ``where`` (``"param group 1: "``) says which group.
+    Non-finite values and wrong types, which transformers accepted, are rejected too.
+    """
+    lr_f = _non_negative("lr", lr, "learning rate", where)
+    if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) and not isinstance(betas, torch.Tensor):
+        raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r} ({type(betas).__name__})")
+    if len(betas) != 2:
+        raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r} ({len(betas)} values)")
+    beta_fs = []
+    for i, beta in enumerate(betas):
+        beta_f = _real(f"betas[{i}]", beta)
+        if not 0.0 <= beta_f < 1.0:
+            raise ValueError(f"Invalid beta parameter: {beta} - should be in [0.0, 1.0) "
+                             f"({where}betas[{i}]={beta!r})")
+        beta_fs.append(beta_f)
+    eps_f = _non_negative("eps", eps, "epsilon value", where)
+    wd_f = _non_negative("weight_decay", weight_decay, "weight_decay value", where)
+    _flag("correct_bias", correct_bias, False, where)
+    _flag("foreach", foreach, True, where)
+    _flag("fused", fused, True, where)
+    if foreach and fused:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    return lr_f, beta_fs[0], beta_fs[1], eps_f, wd_f
+
+
+def _group_scalars(group, index: int):
+    """The group's ``(lr, beta1, beta2, eps, weight_decay)`` as floats, re-checked at every step
+    (a scheduler or a user may have set any of them); plain in-range floats take a fast path."""
+    lr, betas, eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+    if type(lr) is float and type(eps) is float and type(wd) is float and type(betas) is tuple \
+            and len(betas) == 2 and type(betas[0]) is float and type(betas[1]) is float \
+            and 0.0 <= lr < math.inf and 0.0 <= eps < math.inf and 0.0 <= wd < math.inf \
+            and 0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0 and group["correct_bias"].__class__ is bool:
+        return lr, betas[0], betas[1], eps, wd
+    return _validate(lr, betas, eps, wd, group["correct_bias"], group["foreach"], group["fused"],
+                     where=f"param group {index}: ")
 
 
 def _list_op_type(p) -> bool:
@@ -94,25 +170,36 @@ class AdamW(Optimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, correct_bias=True,
                  no_deprecation_warning=False, *, foreach=None, fused=None):
-        _validate(lr, betas, eps, weight_decay)
-        if foreach and fused:
-            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        _validate(lr, betas, eps, weight_decay, correct_bias, foreach, fused)
+        _flag("no_deprecation_warning", no_deprecation_warning, False)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, correct_bias=correct_bias,
                         foreach=foreach, fused=fused)
         self._packed_steps: dict = {}
+        self._checked: dict = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group) -> None:
-        """Add a parameter group (its missing options take the defaults); its values are validated
-        and, with ``fused=True``, its parameters must be floating tensors on a fused-capable device.
+        """Add a parameter group (its missing options take the defaults).
+
+        Its values are validated as the constructor's arguments are; a parameter listed twice is
+        a ``ValueError`` (see the class docs); with ``fused=True`` its parameters must be floating
+        tensors on a device with a fused kernel. A rejected group is not added.
 
         Args:
             param_group: dict with ``"params"`` and optional per-group options.
         """
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        index = len(self.param_groups)
         options = {**self.defaults, **param_group}
-        _validate(options["lr"], options["betas"], options["eps"], options["weight_decay"])
-        if options["foreach"] and options["fused"]:
-            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        _validate(options["lr"], options["betas"], options["eps"], options["weight_decay"],
+                  options["correct_bias"], options["foreach"], options["fused"], where=f"param group {index}: ")
+        params = param_group.get("params")
+        if isinstance(params, torch.Tensor):
+            param_group["params"] = [params]
+        elif params is not None and not isinstance(params, set):  # torch explains why sets are refused
+            param_group["params"] = list(params)
+            _reject_duplicates(param_group["params"], index)
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         if group["fused"]:
@@ -126,6 +213,7 @@ class AdamW(Optimizer):
     def __setstate__(self, state):
         super().__setstate__(state)
         self.__dict__.setdefault("_packed_steps", {})
+        self.__dict__.setdefault("_checked", {})
         for group in self.param_groups:
             group.setdefault("correct_bias", True)
             group.setdefault("foreach", None)
@@ -146,10 +234,50 @@ class AdamW(Optimizer):
                 packed[key] = {**param_state, "step": step.clone()}
         return state_dict
 
+    def load_state_dict(self, state_dict) -> None:
+        """torch's ``Optimizer.load_state_dict``, then every loaded group and parameter state is checked.
+
+        Each parameter's state must have ``step`` (a finite number >= 0, as a number or a
+        one-element tensor), ``exp_avg`` and ``exp_avg_sq`` (tensors of the parameter's shape,
+        dtype and device; torch's loader already casts floating state to the parameter's dtype
+        and device); the groups' hyper-parameters are validated like the constructor's. On any
+        mismatch a ``ValueError`` / ``TypeError`` names the parameter index (its key in
+        ``state_dict["state"]``) and both shapes, dtypes and devices, and the optimizer keeps
+        its previous state and groups.
+
+        Args:
+            state_dict: a state dict from :meth:`state_dict`, ``torch.optim.AdamW`` / ``Adam``,
+                or transformers' ``AdamW``.
+        """
+        previous = self.state, self.param_groups
+        super().load_state_dict(state_dict)
+        try:
+            self._check_loaded()
+        except BaseException:
+            self.state, self.param_groups = previous
+            raise
+
+    def _check_loaded(self) -> None:
+        index = 0
+        for gi, group in enumerate(self.param_groups):
+            _validate(group["lr"], group["betas"], group["eps"], group["weight_decay"], group["correct_bias"],
+                      group["foreach"], group["fused"], where=f"loaded param group {gi}: ")
+            for p in group["params"]:
+                state = self.state.get(p)
+                if state:
+                    _check_state(index, gi, p, state)
+                index += 1
+
     @_no_dynamo
     @torch.no_grad()
     def step(self, closure=None):
         """Perform one optimization step.
+
+        Every group and parameter is checked first (hyper-parameters, sparse or mismatched
+        gradients, state that does not match its parameter, step counts); only when all pass is
+        any parameter, state or step count changed, so a step that raises changes nothing.
+        State already checked is remembered by identity, so a step where nothing was replaced
+        costs a few attribute reads per parameter.
 
         Args:
             closure: a callable that re-evaluates the model and returns the loss (run with
@@ -161,8 +289,16 @@ class AdamW(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._step_group(group)
+        plans = []
+        offset = 0
+        for gi, group in enumerate(self.param_groups):
+            plan = self._prepare(group, gi, offset)
+            offset += len(group["params"])
+            if plan is not None:
+                plans.append(plan)
+        # every check passed: from here on nothing depends on the input being valid
+        for plan in plans:
+            self._apply(*plan)
         return loss
 
     def _implementation(self, group, fast_type: bool, device: torch.device, dtype: torch.dtype) -> str:
@@ -180,24 +316,53 @@ class AdamW(Optimizer):
             return "foreach"
         return "single"
 
-    def _step_group(self, group) -> None:
+    def _checked_entries(self, group) -> list:
+        """Per position in ``group["params"]``: the last checked ``(p, exp_avg, exp_avg_sq, dtype,
+        device, numel)``, or ``None``."""
+        record = self._checked.get(id(group))
+        if record is None or record[0] is not group or len(record[1]) != len(group["params"]):
+            record = self._checked[id(group)] = (group, [None] * len(group["params"]))
+            if len(self._checked) > len(self.param_groups):  # groups replaced by load_state_dict
+                live = {id(g): g for g in self.param_groups}
+                self._checked = {key: rec for key, rec in self._checked.items() if live.get(key) is rec[0]}
+        return record[1]
+
+    def _prepare(self, group, gi: int, offset: int):
+        """Check one group and bucket its parameters with a gradient; modifies nothing.
+
+        Returns the arguments of :meth:`_apply`, or ``None`` when no parameter has a gradient.
+        """
+        scalars = _group_scalars(group, gi)
+        checked = self._checked_entries(group)
         # bucket the parameters with a gradient by (list-op type, device, dtype)
         buckets: dict = {}
-        states, steps = [], []
-        state_of = self.state
-        for p in group["params"]:
+        states, steps, indices, fresh = [], [], [], []
+        state_get = self.state.get
+        for i, p in enumerate(group["params"]):
             grad = p.grad
             if grad is None:
                 continue
-            if grad.is_sparse:
-                raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead")
-            state = state_of[p]
-            if len(state) == 0:
-                state["step"] = torch.zeros((), dtype=step_dtype())
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+            if grad.layout is not _STRIDED:
+                _check_grad(offset + i, gi, p, grad)
+            state = state_get(p)
             dtype = p.dtype
+            device = p.device
+            if state:
+                exp_avg, exp_avg_sq = state.get("exp_avg"), state.get("exp_avg_sq")
+                entry = checked[i]
+                if (entry is None or entry[0] is not p or entry[1] is not exp_avg or entry[2] is not exp_avg_sq
+                        or entry[3] is not dtype or entry[4] != device or entry[5] != p.numel()):
+                    _check_state(offset + i, gi, p, state)
+                    _check_grad(offset + i, gi, p, grad)
+                    checked[i] = (p, exp_avg, exp_avg_sq, dtype, device, p.numel())
+                step = state.get("step")
+            else:  # first step of this parameter: its state is created, and attached in _apply
+                _check_grad(offset + i, gi, p, grad)
+                exp_avg = torch.zeros_like(p, memory_format=torch.preserve_format)
+                exp_avg_sq = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state = {"step": None, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
+                fresh.append((p, state))
+                step = 0.0
             if dtype.is_complex:  # updated as (real, imag) pairs, like torch's Adam
                 p, grad = torch.view_as_real(p), torch.view_as_real(grad)
                 exp_avg, exp_avg_sq = torch.view_as_real(exp_avg), torch.view_as_real(exp_avg_sq)
@@ -206,7 +371,7 @@ class AdamW(Optimizer):
             fast = _FAST_TYPE.get(cls)
             if fast is None:
                 fast = _FAST_TYPE[cls] = _list_op_type(p)
-            key = (fast, p.device, dtype)
+            key = (fast, device, dtype)
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = ([], [], [], [], [])
@@ -216,23 +381,32 @@ class AdamW(Optimizer):
             bucket[3].append(exp_avg_sq)
             bucket[4].append(len(steps))
             states.append(state)
-            steps.append(state["step"])
+            steps.append(step)
+            indices.append(offset + i)
         if not steps:
-            return
+            return None
         packed = self._packed_steps.get(id(group))
         if packed is None or not packed.matches(group, steps):
+            packed = None  # rebuilt in _apply from these counts, checked here
+            for index, step in zip(indices, steps):
+                _step_value(index, gi, step)
+        return group, scalars, buckets, states, steps, fresh, packed
+
+    def _apply(self, group, scalars, buckets, states, steps, fresh, packed) -> None:
+        """Attach new state, count the step and run the kernels for one checked group."""
+        state_of = self.state
+        for p, state in fresh:
+            state_of[p] = state
+        if packed is None:
             packed = self._packed_steps[id(group)] = PackedSteps(group, states, steps)
             if len(self._packed_steps) > len(self.param_groups):  # groups replaced by load_state_dict
                 live = {id(g): g for g in self.param_groups}
                 self._packed_steps = {key: record for key, record in self._packed_steps.items()
                                       if live.get(key) is record.owner}
         counts = packed.increment()
-        beta1, beta2 = group["betas"]
-        lr = group["lr"]
-        if isinstance(lr, torch.Tensor):  # a tensor lr (as torch allows) is read once per step
-            lr = lr.item()
-        hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"],
-                     weight_decay=group["weight_decay"], correct_bias=group["correct_bias"])
+        lr, beta1, beta2, eps, weight_decay = scalars
+        hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                     correct_bias=bool(group["correct_bias"]))
         for (fast, device, dtype), (params, grads, exp_avgs, exp_avg_sqs, positions) in buckets.items():
             name = self._implementation(group, fast, device, dtype)
             for count, tensors in _split_by_count(counts, positions, (params, grads, exp_avgs, exp_avg_sqs)):
@@ -240,6 +414,72 @@ class AdamW(Optimizer):
                     adamw_single_tensor(*tensors, [count] * len(tensors[0]), **hyper)
                 else:
                     _IMPLEMENTATIONS[name](*tensors, count, **hyper)
+
+
+def _describe(t) -> str:
+    layout = "" if t.layout is _STRIDED else f", layout {t.layout}"
+    return f"shape {tuple(t.shape)}, dtype {t.dtype}, device {t.device}{layout}"
+
+
+def _reject_duplicates(params, index: int) -> None:
+    """``ValueError`` when a parameter is listed twice in one group (torch only warns)."""
+    seen: dict = {}
+    for position, item in enumerate(params):
+        tensor = item[1] if isinstance(item, tuple) else item
+        first = seen.setdefault(id(tensor), position)
+        if first != position:
+            raise ValueError(
+                f"param group {index} lists the same parameter twice (positions {first} and {position}); "
+                "pass each parameter once (an optimizer would update it twice per step with two "
+                "step counts: torch.optim warns, transformers' AdamW did it silently)")
+
+
+def _check_grad(index: int, gi: int, p, grad) -> None:
+    """The gradient must be dense and match the parameter's shape, dtype and device."""
+    if grad.layout is not _STRIDED:
+        if grad.is_sparse:
+            raise RuntimeError("Adam does not support sparse gradients, please consider SparseAdam instead "
+                               f"(parameter {index}, param group {gi})")
+        raise RuntimeError(f"AdamW needs dense (strided) gradients: the gradient of parameter {index} "
+                           f"(param group {gi}) has layout {grad.layout}")
+    if grad.shape != p.shape or grad.dtype != p.dtype or grad.device != p.device:
+        raise ValueError(f"the gradient of parameter {index} (param group {gi}) does not match the parameter: "
+                         f"gradient {_describe(grad)}; parameter {_describe(p)}")
+
+
+def _check_state(index: int, gi: int, p, state) -> None:
+    """A parameter's state must hold ``step``, ``exp_avg`` and ``exp_avg_sq`` matching ``p``."""
+    missing = [key for key in ("step", "exp_avg", "exp_avg_sq") if key not in state]
+    if missing:
+        raise ValueError(f"the AdamW state of parameter {index} (param group {gi}) lacks "
+                         f"{', '.join(map(repr, missing))}; it has {sorted(map(str, state))}")
+    for key in ("exp_avg", "exp_avg_sq"):
+        t = state[key]
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"state {key!r} of parameter {index} (param group {gi}) must be a tensor, "
+                            f"got {type(t).__name__}")
+        if t.shape != p.shape or t.dtype != p.dtype or t.device != p.device or t.layout is not _STRIDED:
+            raise ValueError(f"state {key!r} of parameter {index} (param group {gi}) does not match the "
+                             f"parameter: {key} {_describe(t)}; parameter {_describe(p)}")
+    _step_value(index, gi, state["step"])
+
+
+def _step_value(index: int, gi: int, step) -> float:
+    """A step count as a float: a finite number >= 0, given as a number or a one-element tensor."""
+    if isinstance(step, torch.Tensor):
+        if step.numel() != 1 or step.dtype.is_complex or step.dtype == torch.bool:
+            raise TypeError(f"state 'step' of parameter {index} (param group {gi}) must be a number or a "
+                            f"one-element real tensor, got a tensor of {_describe(step)}")
+        value = float(step)
+    elif isinstance(step, numbers.Real) and not isinstance(step, bool):
+        value = float(step)
+    else:
+        raise TypeError(f"state 'step' of parameter {index} (param group {gi}) must be a number or a "
+                        f"one-element real tensor, got {step!r} ({type(step).__name__})")
+    if not 0.0 <= value < math.inf:
+        raise ValueError(f"state 'step' of parameter {index} (param group {gi}) is {value}; "
+                         "it must be a finite count >= 0")
+    return value
 
 
 def _split_by_count(counts, positions, lists):
