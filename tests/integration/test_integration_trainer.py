@@ -148,7 +148,7 @@ def test_lr_scheduler_kwargs_reach_the_schedule_and_show_on_keywords(tmp_path):
     ("cosine_with_min_lr", {9: 1e-5}),
     ("cosine_warmup_with_min_lr", {0: 0.1, 1: 0.2, 9: 1e-5}),
 ])
-@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)` before:UserWarning")
+@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)` before:UserWarning")
 def test_min_lr_schedules_through_the_trainer(tmp_path, schedule, expected):
     args = training_args(tmp_path, lr_scheduler_type=schedule, lr_scheduler_kwargs={"min_lr": 1e-5},
                          learning_rate=0.2, warmup_steps=2)
