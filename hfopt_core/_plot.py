@@ -162,10 +162,15 @@ def plottable_spec(name: str):
         return manager.lookup("schedule", name, "python")
     except FrameworkError:
         spec = manager.lookup("schedule", name)
+        if set(spec.frameworks) == {"torch"}:
+            why = ("its learning rate is not a function of the step alone (it follows a metric passed to "
+                   "scheduler.step(metric), or the optimizer's own state)")
+        else:
+            why = ("it builds a framework schedule object (a Keras schedule wrapping other Keras schedules); "
+                   "evaluate that object at each step in its framework instead")
         raise ValueError(
             f"cannot plot schedule {name!r} ({spec.source}): it supports {', '.join(spec.frameworks)} only and has "
-            f"no plain optimizer=None form, because its learning rate is not a function of the step alone "
-            f"(it follows a metric passed to scheduler.step(metric), or the optimizer's own state)") from None
+            f"no plain optimizer=None form: {why}") from None
 
 
 def _accepted(spec) -> set[str] | None:

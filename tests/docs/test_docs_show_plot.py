@@ -181,8 +181,9 @@ def test_plot_every_installed_schedule_or_refuse_it_with_the_reason(spec, tmp_pa
     code, out, err = run(capsys, *argv)
     if "python" not in spec.frameworks:
         assert code == 1 and not out_file.exists()
-        assert f"cannot plot schedule {spec.name!r}" in err and "not a function of the step alone" in err
-        assert "scheduler.step(metric)" in err
+        assert f"cannot plot schedule {spec.name!r}" in err and "no plain optimizer=None form" in err
+        if set(spec.frameworks) == {"torch"}:  # reduce_lr_on_plateau, greedy, adafactor
+            assert "not a function of the step alone" in err and "scheduler.step(metric)" in err
         return
     assert code == 0 and out.strip() == str(out_file), err
     oracle = {**NEEDS.get(spec.name, {}), **({"lr_init": 1.0} if spec.name == "polynomial" else {})}
