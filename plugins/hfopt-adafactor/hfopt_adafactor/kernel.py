@@ -69,7 +69,8 @@ def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, fac
 
     beta2t = 1.0 - math.pow(step, group["decay_rate"])
     work = torch.mul(grad, grad, out=work) if work is not None else torch.mul(grad, grad)
-    work.add_(eps1)                                                 # g^2 + eps1
+    if eps1 is not None:
+        work.add_(eps1)                                             # g^2 + eps1
     if factored:
         row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
         row.mul_(beta2t).add_(work.mean(dim=-1), alpha=1.0 - beta2t)

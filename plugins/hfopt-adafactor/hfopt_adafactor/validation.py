@@ -1,25 +1,71 @@
-"""Argument checks for :class:`~hfopt_adafactor.Adafactor`, run on every parameter group.
+"""Checks for :class:`~hfopt_adafactor.Adafactor`: hyperparameters, gradients and saved state.
 
-transformers' two errors come first with its exact messages; the rest fail early where
-transformers fails late (or not at all), with a ``ValueError`` that names the argument.
+* :func:`check_group` runs on every parameter group at construction / ``add_param_group``:
+  transformers' two errors come first with its exact messages; every other bad value is a
+  ``TypeError`` (wrong type) or ``ValueError`` (bad value) naming the argument and the value,
+  where transformers fails late (or not at all). Numbers may be Python numbers, numpy scalars
+  or 0-dim real tensors, as transformers accepts them.
+* :func:`check_gradient` and :func:`check_state` run on every parameter before a step changes
+  anything (and :func:`check_state` on every ``load_state_dict``), so a mismatched checkpoint
+  is a clear error naming the parameter's index, never a crash or scrambled moments.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
+import torch
 
-def _number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+#: the bool options, and the options that may also be ``None``
+_BOOLS = ("scale_parameter", "relative_step", "warmup_init", "stochastic_rounding")
+_OPTIONAL_BOOLS = ("foreach", "fused")
+
+
+def _is_bool(value) -> bool:
+    kind = type(value)
+    return isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
+
+
+def _real(name: str, value) -> float:
+    """``value`` as a float if it is a real number (not a bool) or a 0-dim real tensor, else TypeError."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0 or value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"Invalid {name}: expected a real number or a 0-dim real tensor, got {value!r}")
+        return float(value)
+    if _is_bool(value) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Invalid {name}: expected a real number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def _finite(name: str, value) -> float:
+    number = _real(name, value)
+    if not math.isfinite(number):
+        raise ValueError(f"Invalid {name}: {value!r} must be a finite number")
+    return number
+
+
+def _integer(name: str, value) -> int:
+    if _is_bool(value) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"Invalid {name}: expected an int, got {type(value).__name__} {value!r}")
+    return int(value)
 
 
 def check_group(group: dict) -> None:
-    """Raise ``ValueError`` when a parameter group's hyperparameters are invalid.
+    """Raise ``TypeError``/``ValueError`` when a parameter group's hyperparameters are invalid.
 
     Args:
         group: the merged parameter group (``lr``, ``eps``, ``clip_threshold``, ``decay_rate``,
-            ``beta1``, ``weight_decay``, ``relative_step``, ``warmup_init``,
-            ``min_dim_size_to_factor``, ...).
+            ``beta1``, ``weight_decay``, the bool options, ``min_dim_size_to_factor``,
+            ``stochastic_rounding_seed``, ``foreach``, ``fused``).
     """
+    for name in _BOOLS:
+        if name in group and not _is_bool(group[name]):
+            raise TypeError(f"Invalid {name}: expected a bool, got {type(group[name]).__name__} {group[name]!r}")
+    for name in _OPTIONAL_BOOLS:
+        value = group.get(name)
+        if value is not None and not _is_bool(value):
+            raise TypeError(f"Invalid {name}: expected None or a bool, got {type(value).__name__} {value!r}")
+
     lr, relative_step = group["lr"], group["relative_step"]
     if lr is not None and relative_step:
         raise ValueError("Cannot combine manual `lr` and `relative_step=True` options")
@@ -27,36 +73,122 @@ def check_group(group: dict) -> None:
         raise ValueError("`warmup_init=True` requires `relative_step=True`")
     if lr is None and not relative_step:
         raise ValueError("`relative_step=False` requires a manual `lr` (got lr=None)")
-    if lr is not None and _number(lr) and lr < 0:
-        raise ValueError(f"Invalid learning rate: lr={lr!r} must be >= 0")
+    if lr is not None:
+        if isinstance(lr, torch.Tensor) and lr.dim() == 0 and lr.is_floating_point() and lr.device.type != "cpu":
+            number = float(lr.detach().cpu())  # a device tensor lr: validated once, here
+        else:
+            number = _real("lr", lr)
+        if not math.isfinite(number) or number < 0:
+            raise ValueError(f"Invalid learning rate: lr={lr!r} must be a finite number >= 0")
 
     eps = group["eps"]
-    if not isinstance(eps, (tuple, list)) or len(eps) != 2 or not all(_number(e) for e in eps):
-        raise ValueError(f"Invalid eps: expected a pair of numbers (eps1, eps2), got {eps!r}")
+    if not isinstance(eps, (tuple, list)) or len(eps) != 2:
+        raise TypeError(f"Invalid eps: expected a pair (eps1, eps2), got {eps!r}")
     for i, e in enumerate(eps):
-        if e < 0:
+        if i == 0 and e is None:  # no eps1: g**2 as it is
+            continue
+        if not _finite(f"eps[{i}]", e) >= 0:
             raise ValueError(f"Invalid eps[{i}]: {e!r} must be >= 0 (eps={tuple(eps)!r})")
 
-    clip = group["clip_threshold"]
-    if not _number(clip) or not clip > 0:
-        raise ValueError(f"Invalid clip_threshold: {clip!r} must be > 0")
+    clip = _finite("clip_threshold", group["clip_threshold"])
+    if not clip > 0:
+        raise ValueError(f"Invalid clip_threshold: {group['clip_threshold']!r} must be > 0")
 
-    decay_rate = group["decay_rate"]
-    if not _number(decay_rate) or not decay_rate < 0:
-        raise ValueError(f"Invalid decay_rate: {decay_rate!r} must be negative (beta2_t = 1 - t**decay_rate)")
+    decay_rate = _finite("decay_rate", group["decay_rate"])
+    if not decay_rate < 0:
+        raise ValueError(f"Invalid decay_rate: {group['decay_rate']!r} must be negative (beta2_t = 1 - t**decay_rate)")
 
     beta1 = group["beta1"]
-    if beta1 is not None and (not _number(beta1) or not 0.0 <= beta1 < 1.0):
+    if beta1 is not None and not 0.0 <= _finite("beta1", beta1) < 1.0:
         raise ValueError(f"Invalid beta1: {beta1!r} must be None or in [0, 1)")
 
-    weight_decay = group["weight_decay"]
-    if not _number(weight_decay) or weight_decay < 0:
-        raise ValueError(f"Invalid weight_decay: {weight_decay!r} must be >= 0")
+    weight_decay = _finite("weight_decay", group["weight_decay"])
+    if weight_decay < 0:
+        raise ValueError(f"Invalid weight_decay: {group['weight_decay']!r} must be >= 0")
 
     min_dim = group.get("min_dim_size_to_factor")
-    if min_dim is not None and (not isinstance(min_dim, int) or isinstance(min_dim, bool) or min_dim < 1):
+    if min_dim is not None and _integer("min_dim_size_to_factor", min_dim) < 1:
         raise ValueError(f"Invalid min_dim_size_to_factor: {min_dim!r} must be None or a positive int")
 
-    seed = group.get("stochastic_rounding_seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ValueError(f"Invalid stochastic_rounding_seed: {seed!r} must be an int")
+    _integer("stochastic_rounding_seed", group.get("stochastic_rounding_seed", 0))
+
+
+def check_gradient(index: int, p: torch.Tensor, grad: torch.Tensor) -> None:
+    """Raise when parameter ``index``'s gradient cannot be stepped (before anything changes).
+
+    Args:
+        index: the parameter's position in the optimizer (over all groups).
+        p: the parameter.
+        grad: its gradient.
+    """
+    if grad.is_sparse:
+        raise RuntimeError("Adafactor does not support sparse gradients.")
+    if not p.is_floating_point():
+        raise TypeError(f"Adafactor: parameter {index} has dtype {p.dtype}; expected a floating-point dtype")
+    if not grad.is_floating_point():
+        raise TypeError(f"Adafactor: the gradient of parameter {index} has dtype {grad.dtype}; expected a "
+                        f"floating-point dtype")
+    if grad.shape != p.shape:
+        raise ValueError(f"Adafactor: the gradient of parameter {index} has shape {tuple(grad.shape)}, the "
+                         f"parameter {tuple(p.shape)}")
+    if grad.device != p.device:
+        raise ValueError(f"Adafactor: the gradient of parameter {index} is on {grad.device}, the parameter on "
+                         f"{p.device}")
+
+
+def _expected_shapes(shape: tuple, factored: bool) -> dict:
+    if factored:
+        return {"exp_avg_sq_row": shape[:-1], "exp_avg_sq_col": shape[:-2] + shape[-1:]}
+    return {"exp_avg_sq": shape}
+
+
+def check_state(index: int, p: torch.Tensor, state: dict, use_first_moment: bool) -> None:
+    """Raise ``ValueError`` when a parameter's (loaded) state does not fit the parameter.
+
+    Checked: ``step`` is an int >= 0; the second moment is either factored (``exp_avg_sq_row`` of
+    shape ``p.shape[:-1]`` and ``exp_avg_sq_col`` of shape ``p.shape[:-2] + p.shape[-1:]``, for
+    ``p`` with 2 or more dimensions) or full (``exp_avg_sq`` shaped like ``p``); ``exp_avg``
+    (required when the group has ``beta1``) is shaped like ``p``; every moment is a
+    floating-point tensor (other floating dtypes and devices are converted, as transformers does).
+
+    Args:
+        index: the parameter's position in the optimizer (over all groups), for the message.
+        p: the parameter.
+        state: its state (non-empty).
+        use_first_moment: whether the group has ``beta1`` (so ``exp_avg`` is needed).
+    """
+    shape = tuple(p.shape)
+    where = f"Adafactor state of parameter {index} (shape {shape}, {p.dtype})"
+    step = state.get("step")
+    if step is None:
+        raise ValueError(f"{where}: missing 'step'")
+    if _is_bool(step) or not isinstance(step, numbers.Integral) or step < 0:
+        raise ValueError(f"{where}: 'step' must be an int >= 0, got {type(step).__name__} {step!r}")
+    has_row, has_col = "exp_avg_sq_row" in state, "exp_avg_sq_col" in state
+    if has_row or has_col:
+        if not (has_row and has_col):
+            missing = "exp_avg_sq_col" if has_row else "exp_avg_sq_row"
+            raise ValueError(f"{where}: missing '{missing}' (a factored second moment needs both "
+                             f"exp_avg_sq_row and exp_avg_sq_col)")
+        if len(shape) < 2:
+            raise ValueError(f"{where}: a factored second moment (exp_avg_sq_row/col) needs a parameter with 2 or "
+                             f"more dimensions")
+        expected = _expected_shapes(shape, True)
+    elif "exp_avg_sq" in state:
+        expected = _expected_shapes(shape, False)
+    else:
+        raise ValueError(f"{where}: missing the second moment ('exp_avg_sq_row' and 'exp_avg_sq_col', or "
+                         f"'exp_avg_sq')")
+    if use_first_moment:
+        if "exp_avg" not in state:
+            raise ValueError(f"{where}: missing 'exp_avg' (the group has beta1)")
+        expected["exp_avg"] = shape
+    for key, want in expected.items():
+        value = state[key]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{where}: '{key}' must be a tensor, got {type(value).__name__}")
+        if tuple(value.shape) != want:
+            raise ValueError(f"{where}: '{key}' has shape {tuple(value.shape)} ({value.dtype}), expected {want}")
+        if not value.is_floating_point():
+            raise ValueError(f"{where}: '{key}' has dtype {value.dtype} (shape {tuple(value.shape)}), expected a "
+                             f"floating-point dtype")
