@@ -67,10 +67,10 @@ def _real(name: str, value) -> float:
 
 def _non_negative(name: str, value, what: str, where: str) -> float:
     number = _real(name, value)
-    if not number >= 0.0:  # NaN fails too
+    if not abs(number) < math.inf:  # NaN or +-inf
+        raise ValueError(f"Invalid {what}: {value} - should be finite and >= 0.0 ({where}{name}={value!r})")
+    if number < 0.0:
         raise ValueError(f"Invalid {what}: {value} - should be >= 0.0 ({where}{name}={value!r})")
-    if number == math.inf:
-        raise ValueError(f"Invalid {what}: {value} - should be finite ({where}{name}={value!r})")
     return number
 
 
@@ -166,6 +166,16 @@ class AdamW(Optimizer):
     State per parameter, as torch's Adam family: ``step`` (float32 0-d tensor on the CPU; live
     ones are views of one buffer per group, saved as separate tensors by ``state_dict``),
     ``exp_avg`` and ``exp_avg_sq`` (like the parameter).
+
+    Validation: ``lr``, ``eps`` and ``weight_decay`` must be finite real numbers >= 0, each beta
+    in ``[0, 1)``, ``betas`` a pair; numbers may be Python or numpy scalars or one-element real
+    tensors (a tensor ``lr`` stays a tensor in the group, for schedulers to update in place).
+    ``correct_bias`` and ``no_deprecation_warning`` must be bools, ``foreach`` / ``fused`` bools or
+    ``None``. A wrong type is a ``TypeError``, a wrong value a ``ValueError``, both naming the
+    argument and the value; groups added later are checked alike. A parameter listed twice in
+    one group is a ``ValueError`` (torch only warns; transformers' AdamW updated it once per
+    listing). ``load_state_dict`` checks every parameter's state against its parameter, and
+    ``step`` checks every group and parameter before changing any (see their docs).
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, correct_bias=True,
