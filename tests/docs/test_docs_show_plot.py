@@ -245,3 +245,32 @@ INVALID_CASES = [
 @parametrize(INVALID_CASES)
 def test_invalid_plot_arguments(case):
     check_case(case)
+
+
+@pytest.mark.parametrize("spec", get_manager().specs("optimizer") + get_manager().specs("accumulator"),
+                         ids=lambda s: f"{s.kind}:{s.name}")
+def test_show_describes_every_installed_optimizer_and_accumulator(spec, capsys):
+    code, out, _ = run(capsys, "show", spec.name, "--kind", spec.kind, "--json")
+    assert code == 0
+    [info] = json.loads(out)
+    factory = pkgutil.resolve_name(spec.factory)
+    assert info["signature"] == f"{spec.factory.partition(':')[2]}{inspect.signature(factory)}"
+    assert info["docstring"] == (inspect.getdoc(factory) or "")
+    assert (info["distribution"], info["version"]) == tuple(spec.source.split("=="))
+    assert "scheduler_specific_kwargs" not in info
+
+
+def test_show_says_why_a_signature_is_unavailable(site, capsys):
+    make_dist(site, "acme-needs-fw", "0.3", "acme_needs_fw", """
+from hfopt_core.plugin import OptimizerSpec, hookimpl
+
+@hookimpl
+def hfopt_optimizers():
+    yield OptimizerSpec(name="fancy", factory="acme_needs_fw_impl:Fancy", frameworks=("torch",))
+""")
+    (site / "acme_needs_fw_impl.py").write_text("import not_a_real_framework_xyz\n")
+    code, out, _ = run(capsys, "show", "fancy", "--json")
+    [info] = json.loads(out)
+    assert code == 0 and info["signature"] is None
+    assert "not_a_real_framework_xyz" in info["import_error"] and info["distribution"] == "acme-needs-fw"
+    assert "signature     unavailable (ModuleNotFoundError" in run(capsys, "show", "fancy")[1]
