@@ -97,6 +97,25 @@ def on_files(files, config):
     return files
 
 
+def _formula(spec) -> str | None:
+    """The first literal block (after a line ending in ``::``) of the schedule module's docstring."""
+    from hfopt_core._plot import describe
+
+    lines = describe(spec)["module_docstring"].splitlines()
+    for i, line in enumerate(lines):
+        if line.rstrip().endswith("::"):
+            block = []
+            for follow in lines[i + 1:]:
+                if follow.strip() and not follow.startswith((" ", "\t")):
+                    break
+                block.append(follow)
+            text = "\n".join(block).strip("\n")
+            if text.strip():
+                indent = min(len(x) - len(x.lstrip()) for x in text.splitlines() if x.strip())
+                return "\n".join(x[indent:] for x in text.splitlines())
+    return None
+
+
 def _curves_markdown() -> str:
     lines = ["## Curves", "",
              f"Drawn at build time by `hfopt plot` (warmup {WARMUP}, {STEPS} steps) for every schedule "
@@ -105,8 +124,11 @@ def _curves_markdown() -> str:
         lines += [f"![{', '.join(_state['overview'])}](img/schedules/all.png)", "",
                   f"`hfopt plot {' '.join(_state['overview'])} --warmup {WARMUP} --steps {STEPS}`", ""]
     for spec, command in _state["curves"]:
-        lines += [f"### `{spec.name}`", "", f"{spec.summary} ({spec.source})." if spec.summary else "", "",
-                  f"![{spec.name}](img/schedules/{spec.name}.png)", "", f"`{command}`", ""]
+        lines += [f"### `{spec.name}`", "", f"{spec.summary} ({spec.source})." if spec.summary else "", ""]
+        formula = _formula(spec)
+        if formula:
+            lines += ["```text", formula, "```", ""]
+        lines += [f"![{spec.name}](img/schedules/{spec.name}.png)", "", f"`{command}`", ""]
     if _state["refused"]:
         lines += ["### Schedules without a curve", ""]
         lines += [f"- `{spec.name}` ({spec.source}): {reason}" for spec, reason in _state["refused"]]

@@ -56,6 +56,8 @@ def test_each_schedule_has_a_generated_curve_on_the_schedules_page(site):
         else:
             assert f"cannot plot schedule {spec.name!r}" in unescape(page), spec.name
     assert not list((ROOT / "docs").rglob("*.png")), "curves are generated at build time, never committed"
+    # each curve comes with the formula from its plugin's module docstring
+    assert "max(0, 0.5 * (1 + cos(pi * c * 2 * p)))" in unescape(page)
 
 
 def test_hook_and_api_references_are_rendered_from_docstrings(site):
