@@ -119,7 +119,7 @@ def test_create_optimizer_matches_transformers(kwargs):
         assert optimizer._include_in_weight_decay == kwargs.get("include_in_weight_decay")
         assert optimizer.weight_decay_rate == kwargs["weight_decay_rate"]
     else:
-        assert type(optimizer) is keras.optimizers.Adam
+        assert isinstance(optimizer, keras.optimizers.Adam) and not isinstance(optimizer, AdamWeightDecay)
     assert optimizer.clipnorm == kwargs.get("adam_clipnorm")
     config = optimizer.get_config()
     assert config["beta_1"] == pytest.approx(0.9) and config["epsilon"] == pytest.approx(1e-8)
