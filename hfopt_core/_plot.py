@@ -19,9 +19,6 @@ from .manager import get_manager, resolve
 
 KINDS = ("schedule", "optimizer", "accumulator")
 
-#: Factory parameters ``get_scheduler`` fills itself (not ``scheduler_specific_kwargs``).
-_NOT_SPECIFIC = ("optimizer", "num_warmup_steps", "num_training_steps", "last_epoch")
-
 PLOT_EXTRA_HINT = "pip install 'hfopt-core[plot]'"
 
 
@@ -57,7 +54,11 @@ def _default(value):
 
 
 def specific_kwargs(spec, signature: inspect.Signature | None) -> list[str] | str:
-    """The ``scheduler_specific_kwargs`` a schedule accepts: a list of names, or ``"any"``."""
+    """The ``scheduler_specific_kwargs`` a schedule accepts: a list of names, or ``"any"``.
+
+    Every keyword parameter of the factory after the optimizer, except the step counts ``get_scheduler``
+    passes itself (``spec.takes``) and ``last_epoch``; ``[]`` when the spec ignores them.
+    """
     if not spec.accepts_kwargs:
         return []
     if signature is None:
@@ -65,8 +66,9 @@ def specific_kwargs(spec, signature: inspect.Signature | None) -> list[str] | st
     params = list(signature.parameters.values())
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return "any"
-    return [p.name for p in params if p.name not in _NOT_SPECIFIC
-            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.POSITIONAL_ONLY)]
+    filled = {*spec.takes, "last_epoch"}  # get_scheduler passes the step counts; last_epoch is for resuming
+    return [p.name for p in params[1:] if p.name not in filled
+            and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
 
 
 def describe(spec) -> dict:
