@@ -141,3 +141,11 @@ def test_greedy_ignores_a_nan_metric():
     sched.step(float("nan"))
     sched.step(1.0)
     assert math.isfinite(sched.best)
+
+
+def test_reduce_on_plateau_nan_factor():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tf_opt.get_scheduler("reduce_lr_on_plateau", sgd(), scheduler_specific_kwargs={"factor": math.nan})
+    with pytest.raises(ValueError, match="factor must be a finite number, got nan"):
+        get_scheduler("reduce_lr_on_plateau", sgd(), scheduler_specific_kwargs={"factor": math.nan})

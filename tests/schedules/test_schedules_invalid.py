@@ -146,6 +146,19 @@ INVALID_CASES = [
     Case("get_scheduler('reduce_lr_on_plateau')", "scheduler_specific_kwargs", "{'patiance': 1}", TypeError,
          r"reduce_lr_on_plateau got unknown argument\(s\) 'patiance'; ReduceLROnPlateau accepts: mode, factor, patience",
          lambda: get_scheduler("reduce_lr_on_plateau", sgd(), scheduler_specific_kwargs={"patiance": 1})),
+    *[Case("get_scheduler('reduce_lr_on_plateau')", arg, shown, error, match,
+           (lambda kw: lambda: get_scheduler("reduce_lr_on_plateau", sgd(), scheduler_specific_kwargs=kw))({arg: value}))
+      for arg, value, shown, error, match in [
+          ("factor", math.nan, "nan", ValueError, "factor must be a finite number, got nan"),
+          ("factor", 1.5, "1.5", ValueError, r"factor must be in \(0, 1\), got 1.5"),
+          ("patience", -1, "-1", ValueError, "patience must be a non-negative count, got -1"),
+          ("patience", 2.5, "2.5", TypeError, r"patience must be an int \(count\), got float 2.5"),
+          ("threshold", math.inf, "inf", ValueError, "threshold must be a finite number, got inf"),
+          ("cooldown", -2, "-2", ValueError, "cooldown must be a non-negative count, got -2"),
+          ("min_lr", -1e-3, "-1e-3", ValueError, "min_lr must be a non-negative learning rate, got -0.001"),
+          ("min_lr", [math.nan], "[nan]", ValueError, r"min_lr\[0\] must be a finite learning rate, got nan"),
+          ("eps", math.nan, "nan", ValueError, "eps must be a finite number, got nan"),
+      ]],
     Case("get_scheduler", "name", "3", TypeError, "scheduler name must be a str, got int: 3",
          lambda: get_scheduler(3, sgd())),
 ]
