@@ -68,8 +68,11 @@ def on_files(files, config):
     """Draw each installed schedule's curve with ``hfopt plot`` and add the PNGs to the site."""
     from hfopt_core import get_manager
 
+    _state.update(curves=[], refused=[], overview=None)
+    if files.get_file_from_path("schedules.md") is None:  # no page to show them on
+        return files
     tmp = Path(tempfile.mkdtemp(prefix="hfopt-docs-"))
-    _state.update(tmp=tmp, curves=[], refused=[])
+    _state["tmp"] = tmp
     plotted = []
     for spec in get_manager().specs("schedule"):
         if "python" not in spec.frameworks:
