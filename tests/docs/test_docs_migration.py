@@ -41,15 +41,28 @@ def test_the_reference_list_matches_the_reference_text():
         assert name in text
 
 
-def transformers_optimization_names() -> list[str]:
-    """Top-level functions and classes of transformers/optimization.py (4.57.6, a test oracle only), read
-    with ast: importing transformers would cost seconds for a list of names."""
+def transformers_optimization_names(module: str = "optimization") -> list[str]:
+    """Top-level functions, classes and assignments of transformers/<module>.py (4.57.6, a test oracle
+    only), read with ast: importing transformers would cost seconds for a list of names."""
     spec = importlib.util.find_spec("transformers")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("transformers (the test oracle) is not installed")
-    source = Path(list(spec.submodule_search_locations)[0]) / "optimization.py"
-    tree = ast.parse(source.read_text(encoding="utf-8"))
-    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    source = Path(list(spec.submodule_search_locations)[0]) / f"{module}.py"
+    names = []
+    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return names
+
+
+@pytest.mark.parametrize("module", ["optimization", "optimization_tf"])
+def test_every_public_name_of_transformers_optimization_has_a_row(module):
+    public = [n for n in transformers_optimization_names(module) if not n.startswith("_") and n != "logger"]
+    assert len(public) >= 4
+    for name in public:
+        assert documented(name), f"transformers.{module}.{name}"
 
 
 def test_every_schedule_of_transformers_has_a_row():
