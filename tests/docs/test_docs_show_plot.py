@@ -274,3 +274,12 @@ def hfopt_optimizers():
     assert code == 0 and info["signature"] is None
     assert "not_a_real_framework_xyz" in info["import_error"] and info["distribution"] == "acme-needs-fw"
     assert "signature     unavailable (ModuleNotFoundError" in run(capsys, "show", "fancy")[1]
+
+
+def test_show_lists_every_provider_of_a_contested_name_and_plot_names_the_conflict(site, capsys):
+    make_dist(site, "acme-one", "1.0", "acme_one", schedule_plugin("half", "acme_one"))
+    make_dist(site, "acme-two", "2.0", "acme_two", schedule_plugin("half", "acme_two"))
+    infos = json.loads(run(capsys, "show", "half", "--json")[1])
+    assert sorted((i["distribution"], i["version"]) for i in infos) == [("acme-one", "1.0"), ("acme-two", "2.0")]
+    code, _, err = run(capsys, "plot", "half", "--csv")
+    assert code == 1 and "acme-one==1.0" in err and "acme-two==2.0" in err and "HFOPT_PREFER" in err
