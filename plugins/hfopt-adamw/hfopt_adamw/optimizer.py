@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -186,6 +187,7 @@ class AdamW(Optimizer):
                         foreach=foreach, fused=fused)
         self._packed_steps: dict = {}
         self._checked: dict = {}
+        self._plans: dict = {}
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group) -> None:
@@ -224,6 +226,7 @@ class AdamW(Optimizer):
         super().__setstate__(state)
         self.__dict__.setdefault("_packed_steps", {})
         self.__dict__.setdefault("_checked", {})
+        self.__dict__.setdefault("_plans", {})
         for group in self.param_groups:
             group.setdefault("correct_bias", True)
             group.setdefault("foreach", None)
@@ -343,6 +346,11 @@ class AdamW(Optimizer):
         Returns the arguments of :meth:`_apply`, or ``None`` when no parameter has a gradient.
         """
         scalars = _group_scalars(group, gi)
+        plan = self._plans.get(id(group))
+        if plan is not None and plan.group is group:
+            buckets = plan.buckets_if_unchanged(self.state, self._packed_steps.get(id(group)))
+            if buckets is not None:
+                return group, scalars, buckets, None, None, (), plan.packed
         checked = self._checked_entries(group)
         # bucket the parameters with a gradient by (list-op type, device, dtype)
         buckets: dict = {}
@@ -402,6 +410,16 @@ class AdamW(Optimizer):
                 _step_value(index, gi, step)
         return group, scalars, buckets, states, steps, fresh, packed
 
+    def _remember(self, group, buckets, states, packed) -> None:
+        """Cache a checked group's buckets for the next steps (see :class:`_Plan`)."""
+        if len(states) != len(group["params"]) or any(map(torch.is_complex, group["params"])):
+            self._plans.pop(id(group), None)  # some parameters without a gradient, or complex ones
+            return
+        self._plans[id(group)] = _Plan(group, self.state, states, buckets, packed)
+        if len(self._plans) > len(self.param_groups):  # groups replaced by load_state_dict
+            live = {id(g): g for g in self.param_groups}
+            self._plans = {key: plan for key, plan in self._plans.items() if live.get(key) is plan.group}
+
     def _apply(self, group, scalars, buckets, states, steps, fresh, packed) -> None:
         """Attach new state, count the step and run the kernels for one checked group."""
         state_of = self.state
@@ -413,6 +431,8 @@ class AdamW(Optimizer):
                 live = {id(g): g for g in self.param_groups}
                 self._packed_steps = {key: record for key, record in self._packed_steps.items()
                                       if live.get(key) is record.owner}
+        if states is not None:
+            self._remember(group, buckets, states, packed)
         counts = packed.increment()
         lr, beta1, beta2, eps, weight_decay = scalars
         hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
@@ -424,6 +444,70 @@ class AdamW(Optimizer):
                     adamw_single_tensor(*tensors, [count] * len(tensors[0]), **hyper)
                 else:
                     _IMPLEMENTATIONS[name](*tensors, count, **hyper)
+
+
+_DTYPE = operator.attrgetter("dtype")
+_DEVICE = operator.attrgetter("device")
+_LAYOUT = operator.attrgetter("layout")
+_EXP_AVG = operator.itemgetter("exp_avg")
+_EXP_AVG_SQ = operator.itemgetter("exp_avg_sq")
+_STEP = operator.itemgetter("step")
+_PLAIN_GRAD_TYPES = {torch.Tensor}
+_DENSE = {_STRIDED}
+
+
+class _Plan:
+    """The buckets of a group whose parameters all had a gradient at a checked step.
+
+    The next step reuses them when nothing they depend on changed, which it tests with C-level
+    ``map`` calls instead of a Python loop: the same parameter list, every gradient a dense plain
+    tensor, the parameters' dtypes, devices and sizes as checked, the same state dicts holding
+    the same ``exp_avg`` / ``exp_avg_sq`` / ``step`` objects. A gradient always matches its
+    parameter (torch's autograd and ``.grad`` setter enforce it), so with the parameter unchanged
+    it needs no other check. Anything else falls back to the checking loop of ``_prepare``.
+    """
+
+    __slots__ = ("group", "params", "state_map", "states", "exp_avgs", "exp_avg_sqs", "steps", "dtypes",
+                 "devices", "numels", "layout", "packed")
+
+    def __init__(self, group, state_map, states, buckets, packed):
+        params = group["params"]
+        self.group, self.params, self.state_map, self.packed = group, list(params), state_map, packed
+        self.states = list(states)
+        self.exp_avgs = list(map(_EXP_AVG, states))
+        self.exp_avg_sqs = list(map(_EXP_AVG_SQ, states))
+        self.dtypes = list(map(_DTYPE, params))
+        self.devices = list(map(_DEVICE, params))
+        self.numels = list(map(torch.Tensor.numel, params))
+        # (key, positions in the group or None for all of them in order, params, exp_avgs, exp_avg_sqs)
+        self.layout = []
+        for key, (ps, _, ms, vs, positions) in buckets.items():
+            whole = len(buckets) == 1 and positions == list(range(len(params)))
+            self.layout.append((key, None if whole else list(positions), ps, ms, vs, positions))
+
+    def buckets_if_unchanged(self, state_map, packed):
+        """The buckets of ``_prepare`` with this step's gradients, or ``None`` if anything changed."""
+        params = self.group["params"]
+        if (packed is not self.packed or state_map is not self.state_map or len(params) != len(self.params)
+                or not all(map(operator.is_, params, self.params))):
+            return None
+        grads = [p.grad for p in params]
+        if (set(map(type, grads)) != _PLAIN_GRAD_TYPES or set(map(_LAYOUT, grads)) != _DENSE
+                or list(map(_DTYPE, params)) != self.dtypes or list(map(_DEVICE, params)) != self.devices
+                or list(map(torch.Tensor.numel, params)) != self.numels):
+            return None
+        states = list(map(state_map.get, params))
+        if not all(map(operator.is_, states, self.states)):
+            return None
+        try:
+            exp_avgs, exp_avg_sqs, steps = (list(map(get, states)) for get in (_EXP_AVG, _EXP_AVG_SQ, _STEP))
+        except (KeyError, TypeError):
+            return None
+        if not (all(map(operator.is_, exp_avgs, self.exp_avgs)) and all(map(operator.is_, exp_avg_sqs, self.exp_avg_sqs))
+                and packed.matches(self.group, steps)):
+            return None
+        return {key: (ps, grads if where is None else [grads[i] for i in where], ms, vs, positions)
+                for key, where, ps, ms, vs, positions in self.layout}
 
 
 def _describe(t) -> str:
