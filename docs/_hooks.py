@@ -7,6 +7,8 @@
 * ``on_page_markdown``: adds those curves to ``schedules.md``, at the line
   ``<!-- schedule-curves -->`` when the page has one, else at its end; replaces each line
   ``<!-- hfopt-help: COMMAND -->`` of any page with the output of ``hfopt COMMAND --help``.
+* ``on_page_content``: the docstrings are written for Sphinx as well; their roles
+  (``:class:`~pkg.Name```) become plain code (``Name``) and ``Example::`` loses a colon.
 """
 from __future__ import annotations
 
@@ -160,6 +162,15 @@ def on_page_markdown(markdown, page, config, files):
     if MARKER in markdown:
         return markdown.replace(MARKER, section, 1)
     return markdown.rstrip() + "\n\n" + section
+
+
+_ROLE = re.compile(r":(?:class|func|meth|attr|data|mod|exc|obj):<code>(~?)([\w.]+)</code>")
+
+
+def on_page_content(html, page, config, files):
+    """Render the Sphinx roles and ``::`` of the docstrings as plain Markdown would."""
+    html = _ROLE.sub(lambda m: f"<code>{m[2].rsplit('.', 1)[-1] if m[1] else m[2]}</code>", html)
+    return html.replace("::</p>", ":</p>")
 
 
 def on_post_build(config):
