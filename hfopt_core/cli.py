@@ -143,14 +143,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError, ImportError, HfoptError) as exc:
+    except BrokenPipeError:  # `hfopt list | head`: the reader left, which is fine
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except (ValueError, TypeError, ImportError, OSError, HfoptError) as exc:
         if args.command not in ("show", "plot"):
             raise
         print(f"hfopt {args.command}: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `hfopt list | head`: the reader left, which is fine
-        sys.stdout = open(os.devnull, "w")
-        return 0
 
 
 if __name__ == "__main__":

@@ -283,3 +283,8 @@ def test_show_lists_every_provider_of_a_contested_name_and_plot_names_the_confli
     assert sorted((i["distribution"], i["version"]) for i in infos) == [("acme-one", "1.0"), ("acme-two", "2.0")]
     code, _, err = run(capsys, "plot", "half", "--csv")
     assert code == 1 and "acme-one==1.0" in err and "acme-two==2.0" in err and "HFOPT_PREFER" in err
+
+
+def test_plot_to_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
+    code, _, err = run(capsys, "plot", "cosine", "-o", str(tmp_path / "missing" / "x.png"))
+    assert code == 1 and err.startswith("hfopt plot: error: ") and "No such file or directory" in err
