@@ -288,3 +288,17 @@ def test_show_lists_every_provider_of_a_contested_name_and_plot_names_the_confli
 def test_plot_to_a_missing_folder_is_a_one_line_error(tmp_path, capsys):
     code, _, err = run(capsys, "plot", "cosine", "-o", str(tmp_path / "missing" / "x.png"))
     assert code == 1 and err.startswith("hfopt plot: error: ") and "No such file or directory" in err
+
+
+def test_plot_imports_no_framework_and_matplotlib_only_for_a_png(tmp_path):
+    import subprocess
+
+    code = ("import sys, contextlib, io\n"
+            "from hfopt_core.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['plot', 'cosine', 'linear', '--csv']) == 0\n"
+            "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n"
+            f"assert main(['plot', 'cosine', '-o', {str(tmp_path / 'c.png')!r}]) == 0\n"
+            "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.splitlines() == ["[]", str(tmp_path / "c.png"), "['matplotlib']"]
