@@ -54,10 +54,11 @@ def _default(value):
 
 
 def specific_kwargs(spec, signature: inspect.Signature | None) -> list[str] | str:
-    """The ``scheduler_specific_kwargs`` a schedule accepts: a list of names, or ``"any"``.
+    """The ``scheduler_specific_kwargs`` a schedule accepts: a list of names, or ``"**kwargs"``.
 
     Every keyword parameter of the factory after the optimizer, except the step counts ``get_scheduler``
-    passes itself (``spec.takes``) and ``last_epoch``; ``[]`` when the spec ignores them.
+    passes itself (``spec.takes``) and ``last_epoch``; ``[]`` when the spec ignores them; ``"**kwargs"``
+    when the factory takes ``**kwargs`` (which it checks itself); ``"unknown"`` without a signature.
     """
     if not spec.accepts_kwargs:
         return []
@@ -65,7 +66,7 @@ def specific_kwargs(spec, signature: inspect.Signature | None) -> list[str] | st
         return "unknown"
     params = list(signature.parameters.values())
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return "any"
+        return "**kwargs"
     filled = {*spec.takes, "last_epoch"}  # get_scheduler passes the step counts; last_epoch is for resuming
     return [p.name for p in params[1:] if p.name not in filled
             and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
@@ -128,7 +129,8 @@ def format_description(info: dict) -> str:
         elif isinstance(specific, list):
             specific_text = ", ".join(specific) or "none"
         else:
-            specific_text = {"any": "any keyword (passed on to the factory)"}.get(specific, specific)
+            specific_text = {"**kwargs": "**kwargs, passed on to the factory (its docstring names them)"
+                             }.get(specific, specific)
         lines += [f"  get_scheduler passes {', '.join(info['takes']) or 'no step counts'}"
                   f"; requires {', '.join(info['requires']) or 'none'}",
                   f"  scheduler_specific_kwargs  {specific_text}"]
@@ -182,7 +184,7 @@ def _accepted(spec) -> set[str] | None:
     except (TypeError, ValueError):
         return None
     specific = specific_kwargs(spec, signature)
-    return None if specific == "any" else set(specific)
+    return None if specific == "**kwargs" else set(specific)
 
 
 def curves(names, warmup: int = 100, steps: int = 1000, settings: dict | None = None,
