@@ -144,6 +144,11 @@ if FLAVOUR == "tf_keras":
             """The Adam config plus ``weight_decay_rate`` and both pattern lists."""
             return {**super().get_config(), **self._hf_config()}
 
+        @classmethod
+        def from_config(cls, config, custom_objects=None):
+            """Rebuild from :meth:`get_config`; a ``WarmUp`` schedule is found by its bare name too (h5 files)."""
+            return super().from_config(config, custom_objects={"WarmUp": WarmUp, **(custom_objects or {})})
+
 else:
 
     @keras.saving.register_keras_serializable(package="hfopt")
