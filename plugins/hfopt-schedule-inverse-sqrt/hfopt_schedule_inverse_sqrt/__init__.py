@@ -7,8 +7,6 @@ Multiplier at step ``t`` with ``W`` warmup steps and time scale ``s``::
 """
 from __future__ import annotations
 
-import math
-
 from hfopt_core.plugin import StepFunction, as_scheduler, check_last_epoch, check_number, check_steps, warmup_then
 
 __all__ = ["get_inverse_sqrt_schedule", "inverse_sqrt_multiplier"]
