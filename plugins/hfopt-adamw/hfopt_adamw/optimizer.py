@@ -269,6 +269,9 @@ class AdamW(Optimizer):
         except BaseException:
             self.state, self.param_groups = previous
             raise
+        # drop what refers to the replaced state (it may be gigabytes), checked afresh next step
+        self._plans.clear()
+        self._checked.clear()
 
     def _check_loaded(self) -> None:
         index = 0

@@ -372,6 +372,7 @@ FAILURES = {
 @pytest.mark.parametrize("failure", list(FAILURES))
 def test_a_failing_step_changes_nothing(impl, failure):
     opt, params = _two_groups(impl)
+    assert id(opt.param_groups[1]) in opt._plans  # group 1 would reuse its checked buckets: the checks must see through
     breaker, error, match = FAILURES[failure]
     breaker(opt, params)
     before = _snapshot(opt, params)
@@ -489,3 +490,27 @@ def test_state_replaced_with_equal_numel_is_caught_at_the_next_step_not_scramble
     with pytest.raises(ValueError, match=r"exp_avg shape \(3, 2\).*parameter shape \(2, 3\)"):
         opt.step()
     assert math.isclose(opt.state[p]["step"].item(), 1.0)
+
+
+def test_reused_buckets_follow_new_parameters_gradients_and_replaced_groups():
+    # the cached buckets of a group are dropped whenever the group's parameters, gradients or
+    # state change; the numbers stay those of the checking loop
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    twin = copy.deepcopy(model)
+    ours = AdamW(model.parameters(), lr=0.1, weight_decay=0.1)
+    loop = AdamW(twin.parameters(), lr=0.1, weight_decay=0.1, foreach=False)
+    gen = torch.Generator().manual_seed(1)
+    for t in range(8):
+        x = torch.randn(5, 3, generator=gen)
+        for m, opt in ((model, ours), (twin, loop)):
+            opt.zero_grad()
+            m(x).pow(2).sum().backward()
+            if t == 3:  # one parameter without a gradient this step
+                m[0].bias.grad = None
+            if t == 5:  # checkpoint round trip replaces groups and state
+                opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+            opt.step()
+    assert torch.allclose(torch.cat([p.flatten() for p in model.parameters()]),
+                          torch.cat([p.flatten() for p in twin.parameters()]), rtol=1e-6, atol=1e-7)
+    assert [ours.state[p]["step"].item() for p in model.parameters()] == [8, 7, 8, 8]
