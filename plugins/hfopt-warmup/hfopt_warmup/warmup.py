@@ -126,6 +126,8 @@ def get_warmup_schedule(optimizer, num_warmup_steps, num_training_steps=None, de
 
     if optimizer is None or framework_of(optimizer) != "keras":
         raise FrameworkError(f"warmup is Keras only: pass a Keras optimizer, got {optimizer!r}")
+    if isinstance(num_warmup_steps, bool) or not isinstance(num_warmup_steps, int) or num_warmup_steps < 0:
+        raise ValueError(f"num_warmup_steps must be an int >= 0, got {num_warmup_steps!r}")
     lr = initial_lr(optimizer, needed_for="warmup")
     if decay_schedule_fn is None:
         if num_training_steps is not None:
