@@ -12,7 +12,9 @@ pl = pytest.importorskip("lightning.pytorch")
 
 from hfopt_core import get_optimizer, get_scheduler  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated")
+pytestmark = [pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated"),
+              # the resumed run deliberately has no checkpoint callback
+              pytest.mark.filterwarnings("ignore:Be aware that when using `ckpt_path`")]
 
 
 class Regression(pl.LightningModule):
