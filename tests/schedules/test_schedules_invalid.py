@@ -257,3 +257,39 @@ def test_tensor_learning_rates_work_with_every_schedule(name):
         lrs.append((seen, param.detach().clone()))
     assert lrs[1][0] == pytest.approx(lrs[0][0], rel=1e-6)
     torch.testing.assert_close(lrs[1][1], lrs[0][1])
+
+
+# -- the plugin API's checks themselves -----------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (np.int64(3), 3), (np.float32(0.5), 0.5), (np.array(7), 7), (np.array(2.5), 2.5),
+    (torch.tensor(4), 4), (torch.tensor(0.25, dtype=torch.float64), 0.25), (3, 3), (1.5, 1.5),
+])
+def test_plain_number_converts_numpy_and_0d_tensors(value, expected):
+    from hfopt_core.plugin import plain_number
+
+    out = plain_number(value)
+    assert out == expected and type(out) is type(expected)
+
+
+@pytest.mark.parametrize("value", [True, np.bool_(True), torch.tensor(True), "1", None, [1], torch.zeros(2)])
+def test_check_number_refuses_non_numbers(value):
+    from hfopt_core.plugin import check_number
+
+    with pytest.raises(TypeError, match="^x must be a real number"):
+        check_number("x", value)
+
+
+def test_check_number_bounds_and_integers():
+    from hfopt_core.plugin import check_number
+
+    assert check_number("x", None, allow_none=True) is None
+    assert check_number("x", np.int64(0), minimum=0, integer=True) == 0
+    with pytest.raises(ValueError, match="x must be a positive number, got 0"):
+        check_number("x", 0, positive=True)
+    with pytest.raises(ValueError, match="x must be a >= 1 count, got 0"):
+        check_number("x", 0, minimum=1, what="count")
+    with pytest.raises(TypeError, match=r"x must be an int \(number\), got float 1.0"):
+        check_number("x", 1.0, integer=True)
+    with pytest.raises(ValueError, match="x must be a finite number, got -inf"):
+        check_number("x", torch.tensor(-math.inf))
