@@ -77,6 +77,7 @@ def _scheduler_class():
                 # attributes without stepping the dummy (transformers' own class fails on torch
                 # >= 2.6 for that reason: one dummy group, many learning rates).
                 self.optimizer = optimizer
+                self.default_lr = optimizer.defaults.get("lr")  # transformers' attribute
                 self.schedulers = schedulers
                 self._handles = handles
                 self.last_epoch = 0
@@ -90,6 +91,9 @@ def _scheduler_class():
                 lrs = [group["lr"] for scheduler in self.schedulers.values()
                        for group in scheduler.optimizer.param_groups]
                 return lrs or [group["lr"] for group in self.optimizer.param_groups]
+
+            def _get_closed_form_lr(self):
+                return self.base_lrs
 
             def _show(self, lrs):
                 if lrs and self.optimizer.param_groups:

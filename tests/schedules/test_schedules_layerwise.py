@@ -90,6 +90,7 @@ def test_dummy_scheduler_behaves_like_transformers_dummy_scheduler():
     dummy = layerwise_dummy(model)
     sched = get_scheduler("linear", dummy, 2, 10)
     assert isinstance(sched, torch.optim.lr_scheduler.LRScheduler) and sched.optimizer is dummy
+    assert sched.default_lr == LR and sched.base_lrs == [LR]
     per_param = lambda: [opt.param_groups[0]["lr"] for opt in dummy.optimizer_dict.values()]  # noqa: E731
     assert sched.get_last_lr() == per_param() == [0.0] * 4
     for x, y in batches(3):
