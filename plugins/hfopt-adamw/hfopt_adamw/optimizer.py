@@ -582,7 +582,8 @@ def _step_value(index: int, gi: int, step) -> float:
 def _split_by_count(counts, positions, lists):
     """Yield ``(count, lists)`` per distinct step count (bias corrections differ per count)."""
     first = counts[positions[0]]
-    if all(counts[i] == first for i in positions):
+    if (counts.count(first) == len(counts) if len(positions) == len(counts)
+            else all(map(first.__eq__, map(counts.__getitem__, positions)))):
         yield first, lists
         return
     by_count: dict = {}
