@@ -130,6 +130,18 @@ def test_training_reads_the_scheduled_learning_rate():
     assert float(to_numpy(optimizer.learning_rate)) == pytest.approx(want, rel=1e-6)
 
 
+@pytest.mark.skipif(FLAVOUR != "tf_keras", reason="tf-keras only: its legacy optimizers")
+def test_tf_keras_legacy_optimizer_gets_the_schedule_too():
+    optimizer = keras.optimizers.legacy.Adam(learning_rate=LR)
+    schedule = get_scheduler("linear", optimizer, num_warmup_steps=2, num_training_steps=4)
+    assert optimizer._get_hyper("learning_rate") is schedule
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(np.ones((8, 3), np.float32), np.zeros((8, 1), np.float32), batch_size=4, epochs=1, verbose=0)
+    assert int(to_numpy(optimizer.iterations)) == 2
+    assert float(to_numpy(optimizer._decayed_lr("float32"))) == pytest.approx(LR, rel=1e-6)
+
+
 @needs_tf
 @pytest.mark.skipif(FLAVOUR != "keras", reason="one flavour is enough for the import check")
 def test_discovery_and_list_import_no_tensorflow():

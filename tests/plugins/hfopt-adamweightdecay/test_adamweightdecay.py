@@ -192,6 +192,20 @@ def test_fit_learns_saves_loads_and_continues_exactly(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.skipif(LEGACY or not ON_TF, reason="one flavour is enough for the fresh-process load")
+def test_a_fresh_process_loads_the_model_after_importing_hfopt(tmp_path):
+    model = compiled(make_model())
+    fit(model, 1)
+    model.save(str(tmp_path / "m.keras"))
+    code = ("import sys, keras\nfrom hfopt_core import AdamWeightDecay\n"
+            "m = keras.models.load_model(sys.argv[1])\n"
+            "assert type(m.optimizer) is AdamWeightDecay, type(m.optimizer)\n"
+            "assert type(m.optimizer._learning_rate).__name__ == 'WarmUp'\n"
+            "assert int(m.optimizer.iterations) == 4\nprint('OK')")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.keras")], capture_output=True, text=True)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
+
+
 @needs_tf
 def test_tf_checkpoint_round_trips_mid_training(tmp_path):
     import tensorflow as tf
