@@ -66,6 +66,22 @@ def _plot(argv: list[str]) -> tuple[int, str]:
     return code, err.getvalue().strip()
 
 
+def _overview(plotted):
+    """The schedules drawn together, and their ``--set`` values: a schedule joins unless one of its
+    settings would also reach another schedule (``--set`` goes to every schedule that accepts the key)."""
+    from hfopt_core._plot import _accepted, plottable_spec
+
+    accepts = {name: _accepted(plottable_spec(name)) for name, _ in plotted}
+    names, settings = [], {}
+    for name, own in plotted:
+        clean = all({n for n, a in accepts.items() if a is None or key in a}
+                    == {n for n, s in plotted if s.get(key) == value} for key, value in own.items())
+        if clean:
+            names.append(name)
+            settings.update(own)
+    return names, settings
+
+
 def on_files(files, config):
     """Draw each installed schedule's curve with ``hfopt plot`` and add the PNGs to the site."""
     from hfopt_core import get_manager
@@ -91,12 +107,14 @@ def on_files(files, config):
             continue
         _state["curves"].append((spec, f"hfopt {shlex.join(argv)} -o {spec.name}.png"))
         plotted.append((spec.name, SETTINGS.get(spec.name, {})))
-    overview = [n for n, s in plotted if not s]
+    overview, settings = _overview(plotted)
     if overview:
-        code, err = _plot(["plot", *overview, "--warmup", str(WARMUP), "--steps", str(STEPS),
-                           "-o", str(tmp / "all.png")])
+        argv = ["plot", *overview, "--warmup", str(WARMUP), "--steps", str(STEPS)]
+        for key, value in settings.items():
+            argv += ["--set", f"{key}={value}"]
+        code, err = _plot([*argv, "-o", str(tmp / "all.png")])
         if code == 0:
-            _state["overview"] = overview
+            _state["overview"] = f"hfopt {shlex.join(argv)} -o all.png"
     for png in sorted(tmp.glob("*.png")):
         files.append(File.generated(config, f"img/schedules/{png.name}", abs_src_path=str(png)))
     return files
@@ -126,8 +144,7 @@ def _curves_markdown() -> str:
              f"Drawn at build time by `hfopt plot` (warmup {WARMUP}, {STEPS} steps) for every schedule "
              "installed where the site is built; the command under each image redraws it.", ""]
     if _state.get("overview"):
-        lines += [f"![{', '.join(_state['overview'])}](img/schedules/all.png)", "",
-                  f"`hfopt plot {' '.join(_state['overview'])} --warmup {WARMUP} --steps {STEPS}`", ""]
+        lines += ["![the schedules together](img/schedules/all.png)", "", f"`{_state['overview']}`", ""]
     for spec, command in _state["curves"]:
         lines += [f"### `{spec.name}`", "", f"{spec.summary} ({spec.source})." if spec.summary else "", ""]
         formula = _formula(spec)

@@ -273,5 +273,5 @@ def write_png(values: dict[str, list[float]], path, title: str | None = None, lr
     axes.grid(True, alpha=0.3)
     if title:
         axes.set_title(title, fontsize="medium")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="small", ncol=2 if len(values) > 6 else 1)
     figure.savefig(path, format="png")

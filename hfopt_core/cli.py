@@ -102,7 +102,8 @@ def _plot(args) -> int:
             f.write(text)
     else:
         output = args.output or "curve.png"
-        title = f"{', '.join(values)}: warmup {args.warmup}, {args.steps} steps" + (f", lr {args.lr:g}" if args.lr else "")
+        names = ", ".join(values) if len(values) <= 4 else f"{len(values)} schedules"
+        title = f"{names}: warmup {args.warmup}, {args.steps} steps" + (f", lr {args.lr:g}" if args.lr else "")
         write_png(values, output, title=title, lr=args.lr)
     print(args.output or "curve.png")
     return 0
