@@ -1,10 +1,16 @@
-"""Adafactor: step time against transformers' Adafactor, and optimizer-state memory against AdamW.
+"""Adafactor: step time against torch's fused AdamW and transformers' Adafactor, and state memory.
 
 Timing rows: fp32 on the CPU, the same parameters and gradients stepped by each optimizer (each
-with its own state), round-robin (:func:`interleaved_medians`), default options (relative step,
-parameter scaling, no first moment). Workloads as in the AdamW benchmark: BERT-base parameter
-shapes (109.5M parameters in 199 tensors) and 2000 small tensors (16 to 512 elements, a third of
-them 2-D). transformers is a bench-only dependency.
+with its own state), round-robin in one loop (:func:`interleaved_medians`), Adafactor with its
+default options (relative step, parameter scaling, no first moment). Three workloads: BERT-base
+parameter shapes (109.5M parameters in 199 tensors), 2000 small tensors (16 to 512 elements, a
+third of them 2-D; as in the AdamW bench) and 2000 small 2-D tensors of distinct shapes (2..48 x
+2..48, so nothing stacks). Each workload's rows come from one interleaved run of
+``torch.optim.AdamW(fused=True)`` (the anchor of the ``fused=True`` targets), transformers'
+Adafactor (the anchor of the default path, which is bit-identical to it) and hfopt's Adafactor
+(default, ``foreach=False``, ``fused=True``). ``fused=True`` builds its kernel before timing
+(the one-off compile, about a second, is reported in the note). transformers is a bench-only
+dependency. The note of each workload gives the 1-minute load average when it was measured.
 
 Memory rows: bytes of optimizer state after one step on BERT-base shapes, hfopt Adafactor
 (defaults: factored second moment, no first moment) against ``torch.optim.AdamW`` (exp_avg and
@@ -15,26 +21,60 @@ from __future__ import annotations
 import torch
 
 from benchmarks.common import Row, interleaved_medians, ratio_row
-from benchmarks.workloads import bert_base_shapes, parameters_with_grads, small_shapes
+from benchmarks.workloads import bert_base_shapes, distinct_matrix_shapes, parameters_with_grads, small_shapes
 
 
-def _compare(group: str, shapes, max_ratio: float, repeats: int) -> list[Row]:
+def _compare(group: str, shapes, targets: dict, repeats: int, warmup: int = 2) -> list[Row]:
+    """One interleaved run of every optimizer on ``shapes``; ``targets``: name -> max ratio."""
+    import os
+
     from transformers.optimization import Adafactor as TransformersAdafactor
 
     from hfopt_adafactor import Adafactor
 
     params = parameters_with_grads(shapes)
     optimizers = {
+        "torch AdamW fused": torch.optim.AdamW(params, lr=1e-4, fused=True),
         "transformers Adafactor": TransformersAdafactor(params),
         "hfopt Adafactor": Adafactor(params),
         "hfopt Adafactor foreach=False": Adafactor(params, foreach=False),
+        "hfopt Adafactor fused=True": Adafactor(params, fused=True),
     }
-    medians = interleaved_medians({name: opt.step for name, opt in optimizers.items()}, repeats, warmup=1)
-    anchor = medians.pop("transformers Adafactor")
-    return [ratio_row(group, name, "transformers 4.57.6 Adafactor", seconds, anchor,
-                      max_ratio if name == "hfopt Adafactor" else None,
-                      note="bit-identical results" if name == "hfopt Adafactor" else "one parameter at a time")
-            for name, seconds in medians.items()]
+    medians = interleaved_medians({name: opt.step for name, opt in optimizers.items()}, repeats, warmup=warmup)
+    load = os.getloadavg()[0]
+    adamw, upstream = medians.pop("torch AdamW fused"), medians.pop("transformers Adafactor")
+    rows = [ratio_row(group, "transformers Adafactor", "torch AdamW fused", upstream, adamw,
+                      note=f"{len(params)} tensors, {sum(p.numel() for p in params) / 1e6:.2f}M params; "
+                           f"1-min load average {load:.1f} on {os.cpu_count()} cores")]
+    notes = {"hfopt Adafactor": "bit-identical to transformers",
+             "hfopt Adafactor foreach=False": "one parameter at a time, bit-identical",
+             "hfopt Adafactor fused=True": "compiled kernel, within ~1e-7 relative per step"}
+    for name, seconds in medians.items():
+        anchor_name, anchor = (("torch AdamW fused", adamw) if "fused=True" in name
+                               else ("transformers 4.57.6 Adafactor", upstream))
+        rows.append(ratio_row(group, name, anchor_name, seconds, anchor, targets.get(name), note=notes[name]))
+        if "fused=True" not in name:
+            rows.append(ratio_row(group, name, "torch AdamW fused", seconds, adamw))
+    return rows
+
+
+def _compile_seconds() -> float:
+    """Wall time of building the fused kernel from scratch (fresh cache directory, fresh process)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory() as cache:
+        code = "from hfopt_adafactor.fused import library; library()"
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HFOPT_CACHE_DIR": cache})
+        cold = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HFOPT_CACHE_DIR": cache})
+        warm = time.perf_counter() - start
+    return cold - warm
 
 
 def _state_bytes(optimizer, params) -> int:
@@ -65,9 +105,17 @@ def _memory() -> list[Row]:
 
 
 def run() -> list[Row]:
-    """BERT-base shapes and 2000 small tensors (fp32, CPU), then the state-memory rows."""
+    """BERT-base shapes, 2000 small tensors, 2000 distinct small matrices (fp32, CPU), the
+    first-use compile cost of ``fused=True``, then the state-memory rows."""
     torch.manual_seed(0)
-    rows = _compare("Adafactor step, BERT-base shapes (199 tensors), fp32", bert_base_shapes(), 0.60, repeats=5)
-    rows += _compare("Adafactor step, 2000 small tensors, fp32", small_shapes(), 0.20, repeats=21)
+    compile_s = _compile_seconds()
+    rows = _compare("Adafactor step, BERT-base shapes (199 tensors), fp32", bert_base_shapes(),
+                    {"hfopt Adafactor": 0.60, "hfopt Adafactor fused=True": 1.00}, repeats=7, warmup=3)
+    rows += _compare("Adafactor step, 2000 small tensors, fp32", small_shapes(),
+                     {"hfopt Adafactor": 0.20, "hfopt Adafactor fused=True": 2.00}, repeats=21)
+    rows += _compare("Adafactor step, 2000 small 2-D tensors of distinct shapes, fp32", distinct_matrix_shapes(),
+                     {"hfopt Adafactor fused=True": 2.00}, repeats=21)
+    rows.append(Row("Adafactor fused=True first use", "compiling the kernel (cold cache)", "-", compile_s, None,
+                    note="once per machine: cached under $HFOPT_CACHE_DIR (~/.cache/hfopt)"))
     rows += _memory()
     return rows

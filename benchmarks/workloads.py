@@ -24,6 +24,17 @@ def small_shapes(n: int = 2000, seed: int = 0) -> list[tuple[int, ...]]:
     return [(s,) if i % 3 else (s // 8, 8) for i, s in enumerate(sizes)]
 
 
+def distinct_matrix_shapes(n: int = 2000, seed: int = 0, low: int = 2, high: int = 48) -> list[tuple[int, int]]:
+    """``n`` small 2-D shapes, no two alike: ``(rows, cols)`` drawn without replacement from
+    ``[low, high]**2`` (default 2..48 each: 4 to 2304 elements), so nothing stacks by shape."""
+    gen = torch.Generator().manual_seed(seed)
+    side = high - low + 1
+    if n > side * side:
+        raise ValueError(f"n={n} exceeds the {side * side} distinct shapes in [{low}, {high}]**2")
+    picks = torch.randperm(side * side, generator=gen)[:n].tolist()
+    return [(low + k // side, low + k % side) for k in picks]
+
+
 def parameters_with_grads(shapes) -> list[torch.nn.Parameter]:
     """fp32 parameters of ``shapes`` (std 0.02) with gradients set (std 1e-3)."""
     params = [torch.nn.Parameter(torch.randn(s) * 0.02) for s in shapes]

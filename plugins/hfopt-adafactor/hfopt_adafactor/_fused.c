@@ -196,124 +196,227 @@ static void small_one(const hparams_t *h, const tensor_t *t) {
     free(colacc); free(r); free(c);
 }
 
-#define FLUSH_ROWS 64
-/* add the float partial column sums of a run of rows into the double ones, and clear them */
-static void flush(double *acc, float *fac, int64_t batch, int64_t C) {
-    if (batch < 0) return;
-    double *ac = acc + batch * C;
-    #pragma omp simd
-    for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; fac[j] = 0.0f; }
+/* ---- large tensors in waves: one parallel region, a few barriers per wave ------------------ */
+/* A wave is a run of large tensors holding up to WAVE_BYTES of parameter and gradient, small
+ * enough to stay in the last-level cache between its passes. Its work items are blocks of
+ * about ITEM_ELEMS elements (whole rows for factored tensors), shared by all threads. */
+#define WAVE_BYTES (48LL << 20)
+#define ITEM_ELEMS 32768
+
+typedef struct {
+    tensor_t t;
+    int64_t rows_per_item, items, first_item, acc_offset;  /* acc_offset: into a thread's colacc */
+    double beta2, lr, k, decay;
+    float *r, *c;                                           /* factored: rsqrt factors */
+} wave_tensor_t;
+
+static int64_t find_tensor(const wave_tensor_t *w, int64_t count, int64_t item) {
+    int64_t lo = 0, hi = count - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) / 2;
+        if (w[mid].first_item <= item) lo = mid; else hi = mid - 1;
+    }
+    return lo;
 }
 
-/* ---- one large tensor, rows split over threads ------------------------------------------- */
-static void large_one(const hparams_t *h, const tensor_t *t, int nthreads) {
-    int64_t B = t->batch, R = t->rows, C = t->cols, BR = B * R;
-    double beta2 = 1.0 - pow((double)t->step, h->decay_rate);
-    if (!t->factored) {
-        int64_t n = C;
-        float *p = t->p, *g = t->g, *v = t->row;
-        float fb = (float)beta2, fa = (float)(1.0 - beta2), e1 = (float)h->eps1;
-        double psq = 0.0, usq = 0.0;
-        #pragma omp parallel for simd num_threads(nthreads) reduction(+:psq, usq) schedule(static)
-        for (int64_t j = 0; j < n; j++) {
-            float gj = g[j];
-            float vj = fb * v[j] + fa * (gj * gj + e1);
-            v[j] = vj;
-            psq += (double)p[j] * p[j];
-            usq += (double)gj * gj / vj;
+static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthreads) {
+    int64_t items = 0, acc_width = 0, max_cols = 1;
+    for (int64_t i = 0; i < count; i++) {
+        tensor_t *t = &w[i].t;
+        int64_t rows = t->factored ? t->batch * t->rows : (t->cols + ITEM_ELEMS - 1) / ITEM_ELEMS;
+        int64_t per = t->factored ? (ITEM_ELEMS + t->cols - 1) / t->cols : 1;
+        if (per < 1) per = 1;
+        w[i].rows_per_item = per;
+        w[i].items = (rows + per - 1) / per;
+        w[i].first_item = items;
+        items += w[i].items;
+        w[i].acc_offset = acc_width;
+        if (t->factored) {
+            acc_width += t->batch * t->cols;
+            if (t->cols > max_cols) max_cols = t->cols;
+            w[i].r = (float *)malloc(sizeof(float) * t->batch * t->rows);
+            w[i].c = (float *)malloc(sizeof(float) * t->batch * t->cols);
+        } else {
+            w[i].r = w[i].c = NULL;
         }
-        double lr, k;
-        coefficients(h, t, psq, usq, (double)n, &lr, &k);
-        float fk = (float)k, fdecay = (float)(h->wd * lr);
-        float *m = t->m;
-        float b1 = (float)h->beta1, ob1 = (float)(1.0 - h->beta1);
-        #pragma omp parallel for simd num_threads(nthreads) schedule(static)
-        for (int64_t j = 0; j < n; j++) {
-            float u = g[j] / sqrtf(v[j]) * fk;
-            if (m) { u = b1 * m[j] + ob1 * u; m[j] = u; }
-            p[j] = p[j] - fdecay * p[j] - u;
-        }
-        return;
+        w[i].beta2 = 1.0 - pow((double)t->step, h->decay_rate);
     }
-    double *colacc = (double *)calloc((size_t)nthreads * B * C, sizeof(double));
-    float *r = (float *)malloc(sizeof(float) * BR), *c = (float *)malloc(sizeof(float) * B * C);
-    double psq = 0.0, usq = 0.0;
-    #pragma omp parallel num_threads(nthreads) reduction(+:psq)
+    double *colacc = (double *)calloc((size_t)nthreads * (acc_width > 0 ? acc_width : 1), sizeof(double));
+    double *psq = (double *)calloc((size_t)nthreads * count, sizeof(double));
+    double *usq = (double *)calloc((size_t)nthreads * count, sizeof(double));
+    float e1 = (float)h->eps1;
+
+    #pragma omp parallel num_threads(nthreads)
     {
-        double *acc = colacc + (size_t)omp_get_thread_num() * B * C;
-        float *fac = (float *)calloc((size_t)C, sizeof(float));  /* float partial column sums */
-        int64_t pending = 0, pending_batch = -1;
-        float e1 = (float)h->eps1;
+        int th = omp_get_thread_num();
+        double *acc = colacc + (size_t)th * acc_width;
+        double *my_psq = psq + (size_t)th * count, *my_usq = usq + (size_t)th * count;
+        float *fac = (float *)malloc(sizeof(float) * max_cols);
+
+        /* pass 1: row sums (factored) / second moment (dense), column partial sums, sum p^2 */
         #pragma omp for schedule(static)
-        for (int64_t bi = 0; bi < BR; bi++) {
-            const float *gi = t->g + bi * C, *pi = t->p + bi * C;
-            int64_t batch = bi / R;
-            if (batch != pending_batch || pending == FLUSH_ROWS) {
-                flush(acc, fac, pending_batch, C);
-                pending = 0; pending_batch = batch;
+        for (int64_t item = 0; item < items; item++) {
+            int64_t i = find_tensor(w, count, item);
+            wave_tensor_t *wt = &w[i];
+            tensor_t *t = &wt->t;
+            int64_t local = item - wt->first_item;
+            if (!t->factored) {
+                int64_t lo = local * ITEM_ELEMS, hi = lo + ITEM_ELEMS < t->cols ? lo + ITEM_ELEMS : t->cols;
+                float fb = (float)wt->beta2, fa = (float)(1.0 - wt->beta2);
+                double ps = 0.0, us = 0.0;
+                #pragma omp simd reduction(+:ps, us)
+                for (int64_t j = lo; j < hi; j++) {
+                    float gj = t->g[j];
+                    float vj = fb * t->row[j] + fa * (gj * gj + e1);
+                    t->row[j] = vj;
+                    ps += (double)t->p[j] * t->p[j];
+                    us += (double)gj * gj / vj;
+                }
+                my_psq[i] += ps;
+                my_usq[i] += us;
+                continue;
             }
-            float rs = 0.0f, ps = 0.0f;
-            #pragma omp simd reduction(+:rs, ps)
-            for (int64_t j = 0; j < C; j++) {
-                float s = gi[j] * gi[j] + e1;
-                rs += s;
-                fac[j] += s;
-                ps += pi[j] * pi[j];
+            int64_t C = t->cols, R = t->rows, BR = t->batch * R;
+            int64_t lo = local * wt->rows_per_item, hi = lo + wt->rows_per_item < BR ? lo + wt->rows_per_item : BR;
+            int64_t batch = lo / R;
+            for (int64_t j = 0; j < C; j++) fac[j] = 0.0f;
+            double ps_total = 0.0;
+            for (int64_t bi = lo; bi < hi; bi++) {
+                if (bi / R != batch) {  /* a 3-D+ tensor's block crossed into the next slice */
+                    double *ac = acc + wt->acc_offset + batch * C;
+                    for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; fac[j] = 0.0f; }
+                    batch = bi / R;
+                }
+                const float *gi = t->g + bi * C, *pi = t->p + bi * C;
+                float rs = 0.0f, ps = 0.0f;
+                #pragma omp simd reduction(+:rs, ps)
+                for (int64_t j = 0; j < C; j++) {
+                    float s = gi[j] * gi[j] + e1;
+                    rs += s;
+                    fac[j] += s;
+                    ps += pi[j] * pi[j];
+                }
+                ps_total += ps;
+                t->row[bi] = (float)(wt->beta2 * t->row[bi] + (1.0 - wt->beta2) * ((double)rs / (double)C));
             }
-            pending++;
-            psq += ps;
-            t->row[bi] = (float)(beta2 * t->row[bi] + (1.0 - beta2) * ((double)rs / (double)C));
+            double *ac = acc + wt->acc_offset + batch * C;
+            #pragma omp simd
+            for (int64_t j = 0; j < C; j++) ac[j] += fac[j];
+            my_psq[i] += ps_total;
         }
-        flush(acc, fac, pending_batch, C);
+
+        /* between passes: columns, factors (one tensor per thread) */
+        #pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < count; i++) {
+            wave_tensor_t *wt = &w[i];
+            tensor_t *t = &wt->t;
+            if (!t->factored) continue;
+            int64_t B = t->batch, R = t->rows, C = t->cols;
+            for (int64_t b = 0; b < B; b++) {
+                double rowsum = 0.0;
+                for (int64_t r = 0; r < R; r++) rowsum += t->row[b * R + r];
+                double rowmean = rowsum / (double)R;
+                for (int64_t r = 0; r < R; r++) wt->r[b * R + r] = (float)(1.0 / sqrt(t->row[b * R + r] / rowmean));
+                for (int64_t j = 0; j < C; j++) {
+                    double sum = 0.0;
+                    for (int x = 0; x < nthreads; x++) sum += colacc[(size_t)x * acc_width + wt->acc_offset + b * C + j];
+                    float *cj = t->col + b * C + j;
+                    *cj = (float)(wt->beta2 * *cj + (1.0 - wt->beta2) * (sum / (double)R));
+                    wt->c[b * C + j] = (float)(1.0 / sqrt((double)*cj));
+                }
+            }
+        }
+
+        /* pass 2: sum of squares of the unclipped update (factored) */
+        #pragma omp for schedule(static)
+        for (int64_t item = 0; item < items; item++) {
+            int64_t i = find_tensor(w, count, item);
+            wave_tensor_t *wt = &w[i];
+            tensor_t *t = &wt->t;
+            if (!t->factored) continue;
+            int64_t C = t->cols, R = t->rows, BR = t->batch * R, local = item - wt->first_item;
+            int64_t lo = local * wt->rows_per_item, hi = lo + wt->rows_per_item < BR ? lo + wt->rows_per_item : BR;
+            double total = 0.0;
+            for (int64_t bi = lo; bi < hi; bi++) {
+                const float *gi = t->g + bi * C, *cb = wt->c + (bi / R) * C;
+                float s = 0.0f;
+                #pragma omp simd reduction(+:s)
+                for (int64_t j = 0; j < C; j++) { float x = gi[j] * cb[j]; s += x * x; }
+                total += (double)s * wt->r[bi] * wt->r[bi];
+            }
+            my_usq[i] += total;
+        }
+
+        #pragma omp single
+        for (int64_t i = 0; i < count; i++) {
+            double ps = 0.0, us = 0.0;
+            for (int x = 0; x < nthreads; x++) { ps += psq[(size_t)x * count + i]; us += usq[(size_t)x * count + i]; }
+            tensor_t *t = &w[i].t;
+            coefficients(h, t, ps, us, (double)(t->batch * t->rows * t->cols), &w[i].lr, &w[i].k);
+            w[i].decay = h->wd * w[i].lr;
+        }
+
+        /* pass 3: the update */
+        #pragma omp for schedule(static)
+        for (int64_t item = 0; item < items; item++) {
+            int64_t i = find_tensor(w, count, item);
+            wave_tensor_t *wt = &w[i];
+            tensor_t *t = &wt->t;
+            int64_t local = item - wt->first_item;
+            if (!t->factored) {
+                int64_t lo = local * ITEM_ELEMS, hi = lo + ITEM_ELEMS < t->cols ? lo + ITEM_ELEMS : t->cols;
+                float fk = (float)wt->k, fdecay = (float)wt->decay;
+                float b1 = (float)h->beta1, ob1 = (float)(1.0 - h->beta1);
+                float *m = t->m;
+                if (m) {
+                    #pragma omp simd
+                    for (int64_t j = lo; j < hi; j++) {
+                        float mm = b1 * m[j] + ob1 * (t->g[j] / sqrtf(t->row[j]) * fk);
+                        m[j] = mm;
+                        t->p[j] = t->p[j] - fdecay * t->p[j] - mm;
+                    }
+                } else {
+                    #pragma omp simd
+                    for (int64_t j = lo; j < hi; j++) t->p[j] = t->p[j] - fdecay * t->p[j] - t->g[j] / sqrtf(t->row[j]) * fk;
+                }
+                continue;
+            }
+            int64_t C = t->cols, R = t->rows, BR = t->batch * R;
+            int64_t lo = local * wt->rows_per_item, hi = lo + wt->rows_per_item < BR ? lo + wt->rows_per_item : BR;
+            for (int64_t bi = lo; bi < hi; bi++) {
+                int64_t off = bi * C;
+                apply_run(h, t->p + off, t->g + off, t->m ? t->m + off : NULL, wt->c + (bi / R) * C,
+                          wt->k * wt->r[bi], C, wt->decay);
+            }
+        }
         free(fac);
     }
-    for (int64_t b = 0; b < B; b++) {
-        double rowsum = 0.0;
-        for (int64_t i = 0; i < R; i++) rowsum += t->row[b * R + i];
-        double rowmean = rowsum / (double)R;
-        for (int64_t i = 0; i < R; i++) r[b * R + i] = (float)(1.0 / sqrt(t->row[b * R + i] / rowmean));
-        for (int64_t j = 0; j < C; j++) {
-            double s = 0.0;
-            for (int th = 0; th < nthreads; th++) s += colacc[(size_t)th * B * C + b * C + j];
-            float *cj = t->col + b * C + j;
-            *cj = (float)(beta2 * *cj + (1.0 - beta2) * (s / (double)R));
-            c[b * C + j] = (float)(1.0 / sqrt((double)*cj));
-        }
-    }
-    #pragma omp parallel for num_threads(nthreads) reduction(+:usq) schedule(static)
-    for (int64_t bi = 0; bi < BR; bi++) {
-        const float *gi = t->g + bi * C, *cb = c + (bi / R) * C;
-        float s = 0.0f;
-        #pragma omp simd reduction(+:s)
-        for (int64_t j = 0; j < C; j++) { float w = gi[j] * cb[j]; s += w * w; }
-        usq += (double)s * r[bi] * r[bi];
-    }
-    double lr, k;
-    coefficients(h, t, psq, usq, (double)(BR * C), &lr, &k);
-    double decay = h->wd * lr;
-    #pragma omp parallel for num_threads(nthreads) schedule(static)
-    for (int64_t bi = 0; bi < BR; bi++) {
-        int64_t off = bi * C;
-        apply_run(h, t->p + off, t->g + off, t->m ? t->m + off : NULL, c + (bi / R) * C, k * r[bi], C, decay);
-    }
-    free(colacc); free(r); free(c);
+    for (int64_t i = 0; i < count; i++) { free(w[i].r); free(w[i].c); }
+    free(colacc); free(psq); free(usq);
 }
 
 /* Update `n` tensors described by `desc` (n x DESC_WIDTH int64) with hyperparameters `hpv`.
- * Tensors with at least `large` elements are split over `nthreads` threads one at a time; the
- * others are spread over the threads one tensor each. */
+ * Tensors with at least `large` elements are split over `nthreads` threads, a wave of them at a
+ * time; the others are spread over the threads one tensor each. */
 void hfopt_adafactor_fused(int64_t n, const int64_t *desc, const double *hpv, int64_t large, int nthreads) {
     hparams_t h;
     h.eps1 = hpv[0]; h.eps2 = hpv[1]; h.clip = hpv[2]; h.decay_rate = hpv[3]; h.beta1 = hpv[4];
     h.wd = hpv[5]; h.scale_parameter = hpv[6] != 0.0; h.relative_step = hpv[7] != 0.0;
     h.warmup_init = hpv[8] != 0.0; h.lr = hpv[9];
     if (nthreads < 1) nthreads = 1;
-    int64_t small_count = 0;
+    int64_t small_count = 0, count = 0;
+    int64_t bytes = 0;
+    wave_tensor_t *w = (wave_tensor_t *)malloc(sizeof(wave_tensor_t) * (n > 0 ? n : 1));
     for (int64_t i = 0; i < n; i++) {
         tensor_t t = unpack(desc + i * DESC_WIDTH);
-        if (t.batch * t.rows * t.cols >= large) large_one(&h, &t, nthreads);
-        else small_count++;
+        int64_t numel = t.batch * t.rows * t.cols;
+        if (numel < large) { small_count++; continue; }
+        if (count > 0 && bytes + 8 * numel > WAVE_BYTES) { wave(&h, w, count, nthreads); count = 0; bytes = 0; }
+        w[count++].t = t;
+        bytes += 8 * numel;
     }
+    if (count > 0) wave(&h, w, count, nthreads);
+    free(w);
     if (small_count == 0) return;
     #pragma omp parallel for num_threads(nthreads) schedule(dynamic, 8)
     for (int64_t i = 0; i < n; i++) {

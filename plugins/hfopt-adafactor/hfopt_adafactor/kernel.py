@@ -77,7 +77,10 @@ def adafactor_update_(p, grad, state: dict, work, *, group: dict, step: int, fac
         col.mul_(beta2t).add_(work.mean(dim=-2), alpha=1.0 - beta2t)
         r_factor = (row / row.mean(dim=-1, keepdim=True)).rsqrt_().unsqueeze(-1)
         c_factor = col.unsqueeze(-2).rsqrt()
-        torch.mul(r_factor, c_factor, out=work)                     # V_t^-1/2
+        if work.is_contiguous():
+            torch.mul(r_factor, c_factor, out=work)                 # V_t^-1/2
+        else:  # g^2 kept the gradient's layout (as transformers'); the product is contiguous
+            work = torch.mul(r_factor, c_factor)
     else:
         sq = state["exp_avg_sq"]
         sq.mul_(beta2t).add_(work, alpha=1.0 - beta2t)

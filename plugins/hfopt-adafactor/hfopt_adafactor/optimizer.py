@@ -448,7 +448,9 @@ class Adafactor(Optimizer):
             _to_compute(states, keys, compute, device)
             layout = Single()
             need_p, need_g = low, grad0.dtype != compute
-            if first.numel() > STACK_NUMEL and device.type == "cpu":  # large, CPU: reuse scratch
+            if first.numel() > STACK_NUMEL and device.type == "cpu" and grad0.is_contiguous():
+                # large, CPU: reuse scratch (a non-contiguous gradient allocates, so that every
+                # temporary keeps the layout transformers' would have, and reductions their order)
                 views = self._workspace.views(first.shape, 1 + need_p + need_g, compute, first.device)
                 work = views.pop()
                 p_work = views.pop().copy_(first) if need_p else first
