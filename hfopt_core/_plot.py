@@ -75,8 +75,8 @@ def specific_kwargs(spec, signature: inspect.Signature | None) -> list[str] | st
 def describe(spec) -> dict:
     """A JSON-ready description of ``spec``: provider, frameworks, signature, kwargs, docstrings.
 
-    The factory is imported to read its signature and docstring; when that needs a framework
-    that is not installed, ``signature`` is ``None`` and ``import_error`` says why.
+    The factory is imported to read its signature and docstring; when that fails (a framework
+    that is not installed, a broken module), ``signature`` is ``None`` and ``import_error`` says why.
     """
     distribution, _, version = (spec.source or "").partition("==")
     info = {
@@ -88,11 +88,13 @@ def describe(spec) -> dict:
     signature = None
     try:
         factory = resolve(spec.factory)
-        signature = inspect.signature(factory)
-    except ImportError as exc:
+    except Exception as exc:  # noqa: BLE001 - show what is wrong instead of a traceback
         info["import_error"] = f"{type(exc).__name__}: {exc}"
-    except (TypeError, ValueError):  # a callable without an introspectable signature
-        factory = resolve(spec.factory)
+    else:
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # a callable without an introspectable signature
+            pass
     if info["import_error"] is None:
         info["docstring"] = inspect.getdoc(factory) or ""
         module = inspect.getmodule(factory)

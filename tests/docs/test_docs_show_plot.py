@@ -274,6 +274,10 @@ def hfopt_optimizers():
     assert code == 0 and info["signature"] is None
     assert "not_a_real_framework_xyz" in info["import_error"] and info["distribution"] == "acme-needs-fw"
     assert "signature     unavailable (ModuleNotFoundError" in run(capsys, "show", "fancy")[1]
+    (site / "acme_needs_fw_impl.py").write_text("raise RuntimeError('half-installed')\n")
+    sys.modules.pop("acme_needs_fw_impl", None)
+    [info] = json.loads(run(capsys, "show", "fancy", "--json")[1])
+    assert info["import_error"] == "RuntimeError: half-installed"
 
 
 def test_show_lists_every_provider_of_a_contested_name_and_plot_names_the_conflict(site, capsys):
