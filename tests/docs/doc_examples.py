@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-_FENCE = re.compile(r"^(?P<indent>[ ]{0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)[^`]*$")
+_FENCE = re.compile(r"^(?P<indent>[ ]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)[^`]*$")
 _NOT_RUN = re.compile(r"^\s*<!--\s*not-run\s*:\s*(?P<reason>.*?)\s*-->\s*$")
 PYTHON_LANGS = ("python", "py", "python3")
 

@@ -80,6 +80,11 @@ def test_blocks_are_found_in_order_with_their_lines_and_markers():
     assert [b.runs for b in found] == [True, False, False, True, True]
 
 
+def test_blocks_nested_deep_in_lists_are_found():
+    [block] = blocks("1. item\n\n    - nested\n\n        ```python\n        a = 1\n        ```\n")
+    assert (block.line, block.code, block.runs) == (6, "a = 1\n", True)
+
+
 def test_a_not_run_marker_needs_a_reason():
     with pytest.raises(ValueError, match="needs a reason"):
         blocks("<!-- not-run: -->\n```python\npass\n```\n")
