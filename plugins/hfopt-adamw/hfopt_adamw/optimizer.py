@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch.optim import Optimizer
@@ -183,6 +183,12 @@ class AdamW(Optimizer):
                  no_deprecation_warning=False, *, foreach=None, fused=None):
         _validate(lr, betas, eps, weight_decay, correct_bias, foreach, fused)
         _flag("no_deprecation_warning", no_deprecation_warning, False)
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("params must be an ordered collection (a list) of tensors or of dicts; a set's "
+                            "order changes between runs, and with it which state goes to which parameter")
+        if not isinstance(params, (Iterable, torch.Tensor)):
+            raise TypeError(f"params must be an iterable of tensors or of dicts (parameter groups), "
+                            f"got {params!r} ({type(params).__name__})")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, correct_bias=correct_bias,
                         foreach=foreach, fused=fused)
         self._packed_steps: dict = {}
