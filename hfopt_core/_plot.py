@@ -172,8 +172,8 @@ def plottable_spec(name: str):
             why = ("its learning rate is not a function of the step alone (it follows a metric passed to "
                    "scheduler.step(metric), or the optimizer's own state)")
         else:
-            why = ("it builds a framework schedule object (a Keras schedule wrapping other Keras schedules); "
-                   "evaluate that object at each step in its framework instead")
+            why = (f"it only builds {'/'.join(spec.frameworks)} schedule objects (such as a Keras "
+                   f"LearningRateSchedule); evaluate one at each step in that framework instead")
         raise ValueError(
             f"cannot plot schedule {name!r} ({spec.source}): it supports {', '.join(spec.frameworks)} only and has "
             f"no plain optimizer=None form: {why}") from None
@@ -236,7 +236,8 @@ def curves(names, warmup: int = 100, steps: int = 1000, settings: dict | None = 
                                    scheduler_specific_kwargs={**kwargs, "lr_init": 1.0 if lr is None else lr})
             else:
                 hint = "" if keys is None else f" (it accepts: {', '.join(sorted(keys)) or 'nothing'})"
-                raise type(exc)(f"schedule {name!r}: {exc}; pass its arguments with --set key=value{hint}") from exc
+                error = TypeError if isinstance(exc, TypeError) else ValueError
+                raise error(f"schedule {name!r}: {exc}; pass its arguments with --set key=value{hint}") from exc
         scale = 1.0 if lr is None else float(lr)
         out[name] = [scale * float(fn(t)) for t in range(steps + 1)]
     return out
