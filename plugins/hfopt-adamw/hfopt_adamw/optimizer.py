@@ -44,6 +44,12 @@ _STRIDED = torch.strided
 _REAL_HINT = "a real number (int, float, numpy scalar or one-element real tensor)"
 
 
+def _is_bool(value) -> bool:
+    """``bool`` or a numpy bool (``numpy.bool_``; named ``bool`` in numpy 2)."""
+    cls = type(value)
+    return cls is bool or (cls.__module__ == "numpy" and cls.__name__ in ("bool_", "bool"))
+
+
 def _real(name: str, value) -> float:
     """``float(value)`` for a real number, numpy scalar or one-element real tensor.
 
@@ -52,7 +58,7 @@ def _real(name: str, value) -> float:
     cls = type(value)
     if cls is float or cls is int:
         return float(value)
-    if isinstance(value, bool) or cls.__name__ == "bool_":
+    if isinstance(value, bool) or _is_bool(value):
         raise TypeError(f"{name} must be {_REAL_HINT}, got {value!r} (bool)")
     if isinstance(value, torch.Tensor):
         if value.numel() != 1 or value.dtype.is_complex or value.dtype == torch.bool:
@@ -78,7 +84,7 @@ def _non_negative(name: str, value, what: str, where: str) -> float:
 def _flag(name: str, value, allow_none: bool, where: str = "") -> None:
     if value is None and allow_none:
         return
-    if not (isinstance(value, bool) or type(value).__name__ == "bool_"):
+    if not _is_bool(value):
         expected = "True, False or None" if allow_none else "a bool"
         raise TypeError(f"{where}{name} must be {expected}, got {value!r} ({type(value).__name__})")
 
@@ -93,8 +99,9 @@ def _validate(lr, betas, eps, weight_decay, correct_bias=True, foreach=None, fus
     lr_f = _non_negative("lr", lr, "learning rate", where)
     if isinstance(betas, (str, bytes)) or not isinstance(betas, Sequence) and not isinstance(betas, torch.Tensor):
         raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r} ({type(betas).__name__})")
-    if len(betas) != 2:
-        raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r} ({len(betas)} values)")
+    if isinstance(betas, torch.Tensor) and betas.dim() != 1 or len(betas) != 2:
+        count = f"shape {tuple(betas.shape)}" if isinstance(betas, torch.Tensor) else f"{len(betas)} values"
+        raise TypeError(f"{where}betas must be a pair (beta1, beta2), got {betas!r} ({count})")
     beta_fs = []
     for i, beta in enumerate(betas):
         beta_f = _real(f"betas[{i}]", beta)

@@ -523,3 +523,11 @@ def test_reused_buckets_follow_new_parameters_gradients_and_replaced_groups():
     assert torch.allclose(torch.cat([p.flatten() for p in model.parameters()]),
                           torch.cat([p.flatten() for p in twin.parameters()]), rtol=1e-6, atol=1e-7)
     assert [ours.state[p]["step"].item() for p in model.parameters()] == [8, 7, 8, 8]
+
+
+def test_numpy_bools_are_accepted_as_flags():
+    p = _p()
+    opt = AdamW([p], correct_bias=np.False_, fused=np.True_, no_deprecation_warning=np.bool_(True))
+    p.grad = torch.ones(2)
+    opt.step()  # correct_bias=False: step size is lr, update lr * 0.1 / (sqrt(0.001) + eps)
+    assert torch.allclose(p.detach(), torch.full((2,), 1 - 1e-3 * 0.1 / (0.001 ** 0.5 + 1e-6)), rtol=1e-6)
