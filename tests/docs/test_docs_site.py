@@ -78,6 +78,13 @@ def test_hook_and_api_references_are_rendered_from_docstrings(site):
     assert first_line.split(" (")[0] in reference  # "Build any installed learning-rate schedule from its name"
 
 
+def test_the_cli_page_carries_each_command_s_help(site):
+    page = text_of(site / "cli.html")
+    for command in ("list", "doctor", "show", "plot"):
+        assert f"usage: hfopt {command}" in page, command
+    assert "--set KEY=VALUE" in page and "hfopt-help" not in page
+
+
 def test_a_broken_link_fails_the_strict_build(tmp_path):
     # the real configuration and hooks (without the nav, which the hook fills) on two small pages
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
