@@ -200,8 +200,12 @@ static void small_one(const hparams_t *h, const tensor_t *t) {
 /* A wave is a run of large tensors holding up to WAVE_BYTES of parameter and gradient, small
  * enough to stay in the last-level cache between its passes. Its work items are blocks of
  * about ITEM_ELEMS elements (whole rows for factored tensors), shared by all threads. */
+#ifndef WAVE_BYTES
 #define WAVE_BYTES (48LL << 20)
+#endif
+#ifndef ITEM_ELEMS
 #define ITEM_ELEMS 32768
+#endif
 
 typedef struct {
     tensor_t t;
