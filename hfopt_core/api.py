@@ -144,6 +144,10 @@ def get_optimizer(name, params=None, **kwargs):
     framework = None
     manager = get_manager()
     candidates = {f for s in manager.specs("optimizer") if key in s.names for f in s.frameworks}
+    if params is not None and candidates and "torch" not in candidates:
+        raise TypeError(f"optimizer {key!r} is a Keras/TensorFlow optimizer: call get_optimizer({key!r}, **kwargs) "
+                        f"without parameters (Keras optimizers receive their variables later), "
+                        f"got params={type(params).__name__}")
     if len(candidates) > 1:
         framework = "torch" if params is not None else next(f for f in ("keras", "tensorflow") if f in candidates)
     spec = manager.lookup("optimizer", key, framework)

@@ -270,6 +270,8 @@ INVALID_CASES = [
          lambda: create_optimizer(1e-3, 10, 2, weight_decay_rate=-1)),
     Case("create_optimizer", "include_in_weight_decay", "'bias'", TypeError, r"include_in_weight_decay.*'bias'",
          lambda: create_optimizer(1e-3, 10, 2, include_in_weight_decay="bias")),
+    Case("get_optimizer('adamweightdecay')", "params", "[w]", TypeError, r"without parameters.*params=list",
+         lambda: get_optimizer("adamweightdecay", [np.zeros(2)])),
 ]
 
 
