@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import re
 
 from hfopt_warmup.warmup import FLAVOUR, WarmUp, keras
@@ -21,8 +22,9 @@ DEFAULT_EXCLUDE = ["LayerNorm", "layer_norm", "bias"]
 
 
 def _number(name, value, *, minimum=None, maximum=None, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise TypeError(f"{name} must be a finite number, got {value!r}")
+    value = float(value) if not isinstance(value, int) else value
     if positive and not value > 0:
         raise ValueError(f"{name} must be positive, got {value!r}")
     if minimum is not None and value < minimum or maximum is not None and value > maximum:
@@ -32,8 +34,9 @@ def _number(name, value, *, minimum=None, maximum=None, positive=False):
 
 
 def _steps(name, value):
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int number of steps, got {value!r}")
+    value = int(value)
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value!r}")
     return value
@@ -95,10 +98,10 @@ _DOC = """Adam with transformers' weight decay: ``w -= lr_t * weight_decay_rate 
 
 
 def _check_args(weight_decay_rate, include_in_weight_decay, exclude_from_weight_decay, kwargs):
-    _number("weight_decay_rate", weight_decay_rate, minimum=0)
+    weight_decay_rate = _number("weight_decay_rate", weight_decay_rate, minimum=0)
     if "weight_decay" in kwargs:
         raise TypeError(f"AdamWeightDecay takes weight_decay_rate, not weight_decay={kwargs['weight_decay']!r}")
-    return (_patterns("include_in_weight_decay", include_in_weight_decay),
+    return (weight_decay_rate, _patterns("include_in_weight_decay", include_in_weight_decay),
             _patterns("exclude_from_weight_decay", exclude_from_weight_decay))
 
 
@@ -112,8 +115,8 @@ if FLAVOUR == "tf_keras":
         def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                      weight_decay_rate=0.0, include_in_weight_decay=None, exclude_from_weight_decay=None,
                      name="AdamWeightDecay", **kwargs):
-            include, exclude = _check_args(weight_decay_rate, include_in_weight_decay, exclude_from_weight_decay,
-                                           kwargs)
+            weight_decay_rate, include, exclude = _check_args(
+                weight_decay_rate, include_in_weight_decay, exclude_from_weight_decay, kwargs)
             super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad, name, **kwargs)
             self.weight_decay_rate = weight_decay_rate
             self._include_in_weight_decay = include
@@ -158,8 +161,8 @@ else:
         def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                      weight_decay_rate=0.0, include_in_weight_decay=None, exclude_from_weight_decay=None,
                      name="AdamWeightDecay", **kwargs):
-            include, exclude = _check_args(weight_decay_rate, include_in_weight_decay, exclude_from_weight_decay,
-                                           kwargs)
+            weight_decay_rate, include, exclude = _check_args(
+                weight_decay_rate, include_in_weight_decay, exclude_from_weight_decay, kwargs)
             super().__init__(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
                              amsgrad=amsgrad, weight_decay=weight_decay_rate if weight_decay_rate > 0 else None,
                              name=name, **kwargs)
@@ -206,14 +209,14 @@ def create_optimizer(init_lr, num_train_steps, num_warmup_steps, min_lr_ratio=0.
     ``PolynomialDecay`` from ``init_lr`` to ``init_lr * min_lr_ratio`` across ``num_train_steps -
     num_warmup_steps`` steps (at least 1: transformers divides by 0 when they are equal).
     """
-    _number("init_lr", init_lr, positive=True)
-    _steps("num_train_steps", num_train_steps)
-    _steps("num_warmup_steps", num_warmup_steps)
+    init_lr = _number("init_lr", init_lr, positive=True)
+    num_train_steps = _steps("num_train_steps", num_train_steps)
+    num_warmup_steps = _steps("num_warmup_steps", num_warmup_steps)
     if num_warmup_steps > num_train_steps:
         raise ValueError(f"num_warmup_steps ({num_warmup_steps}) must be <= num_train_steps ({num_train_steps})")
-    _number("min_lr_ratio", min_lr_ratio, minimum=0, maximum=1)
-    _number("power", power, positive=True)
-    _number("weight_decay_rate", weight_decay_rate, minimum=0)
+    min_lr_ratio = _number("min_lr_ratio", min_lr_ratio, minimum=0, maximum=1)
+    power = _number("power", power, positive=True)
+    weight_decay_rate = _number("weight_decay_rate", weight_decay_rate, minimum=0)
     include = _patterns("include_in_weight_decay", include_in_weight_decay)
     lr_schedule = keras.optimizers.schedules.PolynomialDecay(
         initial_learning_rate=init_lr, decay_steps=max(1, num_train_steps - num_warmup_steps),

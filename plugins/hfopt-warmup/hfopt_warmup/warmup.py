@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import numbers
 import os
 
 __all__ = ["FLAVOUR", "WarmUp", "get_warmup_schedule", "keras"]
@@ -41,11 +42,11 @@ else:
 
 
 def _check_number(name, value, *, positive=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise TypeError(f"{name} must be a finite number, got {value!r}")
     if value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be {'positive' if positive else '>= 0'}, got {value!r}")
-    return value
+    return value if isinstance(value, int) else float(value)
 
 
 @keras.saving.register_keras_serializable(package="hfopt")
@@ -67,16 +68,17 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_schedule_fn, warmup_steps, power=1.0, name=None):
         super().__init__()
-        _check_number("initial_learning_rate", initial_learning_rate)
+        initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
         if isinstance(decay_schedule_fn, dict):
             decay_schedule_fn = keras.optimizers.schedules.deserialize(decay_schedule_fn)
         if not callable(decay_schedule_fn):
             raise TypeError(f"decay_schedule_fn must be callable (a LearningRateSchedule), got {decay_schedule_fn!r}")
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int):
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral):
             raise TypeError(f"warmup_steps must be an int, got {warmup_steps!r}")
         if warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
-        _check_number("power", power, positive=True)
+        warmup_steps = int(warmup_steps)
+        power = _check_number("power", power, positive=True)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {name!r}")
         self.initial_learning_rate = initial_learning_rate
@@ -126,7 +128,7 @@ def get_warmup_schedule(optimizer, num_warmup_steps, num_training_steps=None, de
 
     if optimizer is None or framework_of(optimizer) != "keras":
         raise FrameworkError(f"warmup is Keras only: pass a Keras optimizer, got {optimizer!r}")
-    if isinstance(num_warmup_steps, bool) or not isinstance(num_warmup_steps, int) or num_warmup_steps < 0:
+    if isinstance(num_warmup_steps, bool) or not isinstance(num_warmup_steps, numbers.Integral) or num_warmup_steps < 0:
         raise ValueError(f"num_warmup_steps must be an int >= 0, got {num_warmup_steps!r}")
     lr = initial_lr(optimizer, needed_for="warmup")
     if decay_schedule_fn is None:
