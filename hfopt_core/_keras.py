@@ -239,8 +239,9 @@ class StepScheduleBase:
 def schedule_class(flavour: str):
     """The registered ``LearningRateSchedule`` adapter class of ``flavour`` (``"keras"`` or ``"tf_keras"``).
 
-    Registered as ``hfopt>StepSchedule`` in that flavour's serialization registry, so a model or
-    optimizer saved with it loads without ``custom_objects`` once hfopt is imported.
+    Registered as ``hfopt>StepSchedule`` in that flavour's serialization registry when first
+    asked for (the first ``get_scheduler(..., keras_optimizer)`` of a process), so from then on a
+    model or optimizer saved with it loads without ``custom_objects``.
     """
     keras = keras_module(flavour)
     base = keras.optimizers.schedules.LearningRateSchedule
