@@ -201,7 +201,7 @@ static void small_one(const hparams_t *h, const tensor_t *t) {
  * enough to stay in the last-level cache between its passes. Its work items are blocks of
  * about ITEM_ELEMS elements (whole rows for factored tensors), shared by all threads. */
 #ifndef WAVE_BYTES
-#define WAVE_BYTES (48LL << 20)
+#define WAVE_BYTES (64LL << 20)
 #endif
 #ifndef ITEM_ELEMS
 #define ITEM_ELEMS 32768
