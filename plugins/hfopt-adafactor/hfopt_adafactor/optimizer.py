@@ -52,6 +52,7 @@ MIN_STACK = 16
 STACK_CHUNK = 32768
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+_FLOATS = frozenset((torch.float32, torch.float64, torch.float16, torch.bfloat16))
 #: options transformers lacks, with their defaults (filled into groups from old checkpoints)
 _EXTRA_DEFAULTS = {
     "stochastic_rounding": False,
@@ -260,32 +261,42 @@ class Adafactor(Optimizer):
     def _check_step(self) -> None:
         """Check every gradient and every parameter's state before the step changes anything.
 
-        A state already checked is recognised by the identity of its tensors (what this
-        optimizer left there), so steady-state steps cost a few identity tests per parameter.
+        A state already checked is recognised cheaply: the same dict, with the same number of
+        keys, holding the same tensor objects (what this optimizer left there), for a parameter
+        of the same shape; anything else is checked in full.
         """
         checked = self._checked
         state_of = self.state
+        strided = torch.strided
         index = 0
         for group in self.param_groups:
             first_moment = group["beta1"] is not None
             for p in group["params"]:
                 grad = p.grad
                 if grad is not None:
-                    check_gradient(index, p, grad)
+                    dtype = grad.dtype
+                    if not (grad.layout is strided and dtype is p.dtype and dtype in _FLOATS
+                            and grad.is_cpu and p.is_cpu and grad.shape == p.shape):
+                        check_gradient(index, p, grad)
                     state = state_of.get(p)
                     if state:
-                        seen = (first_moment, state.get("step"), p.shape, *map(state.get, _MOMENT_KEYS))
                         last = checked.get(p)
-                        if (last is None or last[0] != first_moment or last[2] != seen[2]
-                                or not all(map(operator.is_, last[3:], seen[3:]))):
+                        step = state.get("step")
+                        if (last is None or last[0] is not state or last[1] != len(state) or last[2] != first_moment
+                                or last[3] != p.shape or type(step) is not int or step < 0
+                                or any(state.get(k) is not t for k, t in last[4])):
                             check_state(index, p, state, first_moment)
-                            checked[p] = seen
-                        elif not isinstance(seen[1], int) or seen[1] < 0:
-                            check_state(index, p, state, first_moment)
+                            checked[p] = (state, len(state), first_moment, p.shape,
+                                          tuple((k, state[k]) for k in _MOMENT_KEYS if k in state))
                 index += 1
 
     def _step_fused(self, group_index: int, group: dict, members: list) -> list:
         """Update the fp32 CPU parameters of ``members`` with the compiled kernel; return the rest.
+
+        The kernel's descriptor (addresses and shapes of the moments) is cached per group and
+        reused while every state holds the same tensor objects; parameter and gradient
+        addresses and step counts are refreshed at every step. ``RMS`` is written by the kernel
+        into one buffer per group whose 0-dim views are the states' ``RMS``.
 
         Args:
             group_index: the group's position (keys the cached descriptor).
@@ -295,7 +306,6 @@ class Adafactor(Optimizer):
         from .fused import DESC_WIDTH, run
 
         use_first_moment = group["beta1"] is not None
-        min_dim = group.get("min_dim_size_to_factor")
         fp32 = torch.float32
         optimizer_state = self.state
         rest, params, grads, states = [], [], [], []
@@ -303,57 +313,30 @@ class Adafactor(Optimizer):
             grad = p.grad
             if grad is None:
                 continue
-            if not (p.dtype is fp32 and grad.dtype is fp32 and p.device.type == "cpu"
+            if not (p.dtype is fp32 and grad.dtype is fp32 and p.is_cpu
                     and p.is_contiguous() and grad.is_contiguous()):
                 rest.append((i, p))
                 continue
             state = optimizer_state[p]
             if len(state) == 0:
-                _init_state(state, grad, _factored(grad.shape, min_dim), use_first_moment)
+                _init_state(state, grad, _factored(grad.shape, group.get("min_dim_size_to_factor")), use_first_moment)
             params.append(p)
             grads.append(grad)
             states.append(state)
         if not params:
             return rest
-        keys = [("exp_avg",) if use_first_moment else () for _ in states]
-        moments = []
-        for s, k in zip(states, keys):
-            factored = "exp_avg_sq_row" in s
-            names = ("exp_avg_sq_row", "exp_avg_sq_col") if factored else ("exp_avg_sq",)
-            for name in k + names:  # the kernel takes contiguous fp32 CPU moments
-                t = s[name]
-                if t.dtype is not fp32 or t.device.type != "cpu" or not t.is_contiguous():
-                    s[name] = t.to(device="cpu", dtype=fp32, memory_format=torch.contiguous_format)
-            moments.append(tuple(s[name] for name in names) + ((s["exp_avg"],) if use_first_moment else ()))
         plan = self._fused_plans.get(group_index)
-        if plan is None or len(plan[0]) != len(params) or not all(map(operator.is_, plan[0], params)) \
-                or not all(a is b for x, y in zip(plan[1], moments) for a, b in zip(x, y)):
-            desc = torch.zeros((len(params), DESC_WIDTH), dtype=torch.int64)
-            rows = []
-            for p, m in zip(params, moments):
-                shape = p.shape
-                factored = len(m) - use_first_moment == 2
-                if factored:
-                    batch = 1
-                    for d in shape[:-2]:
-                        batch *= d
-                    dims = (batch, shape[-2], shape[-1], 1)
-                    ptrs = (m[0].data_ptr(), m[1].data_ptr())
-                else:
-                    dims = (1, 1, p.numel(), 0)
-                    ptrs = (m[0].data_ptr(), 0)
-                rows.append((p.data_ptr(), 0, *ptrs, m[-1].data_ptr() if use_first_moment else 0, 0, *dims, 0))
-            desc.copy_(torch.tensor(rows, dtype=torch.int64))
-            plan = self._fused_plans[group_index] = (params, moments, desc)
-        desc = plan[2]
+        if (plan is None or plan[4] != use_first_moment or len(plan[0]) != len(params)
+                or not all(map(operator.is_, plan[0], params))
+                or not all(s.get(k) is t for s, k, t in plan[1])):
+            plan = self._fused_plans[group_index] = self._fused_plan(params, states, use_first_moment, DESC_WIDTH)
+        desc, rms, rms_views = plan[2], plan[3], plan[5]
         steps = []
         for s in states:
-            s["step"] += 1
-            steps.append(s["step"])
-        rms = torch.empty(len(params), dtype=fp32)
+            step = s["step"] = s["step"] + 1
+            steps.append(step)
         desc[:, 0] = torch.tensor([p.data_ptr() for p in params], dtype=torch.int64)  # p.data may be swapped
         desc[:, 1] = torch.tensor([g.data_ptr() for g in grads], dtype=torch.int64)
-        desc[:, 5] = torch.arange(len(params), dtype=torch.int64).mul_(rms.element_size()).add_(rms.data_ptr())
         desc[:, 10] = torch.tensor(steps, dtype=torch.int64)
         eps1, eps2 = group["eps"]
         beta1 = group["beta1"]
@@ -364,9 +347,41 @@ class Adafactor(Optimizer):
                               float(bool(group["relative_step"])), float(bool(group["warmup_init"])),
                               0.0 if lr is None else float(lr)], dtype=torch.float64)
         run(desc, hyper, torch.get_num_threads())
-        for s, r in zip(states, rms.unbind(0)):
+        for s, r in zip(states, rms_views):
             s["RMS"] = r
         return rest
+
+    @staticmethod
+    def _fused_plan(params, states, use_first_moment: bool, width: int) -> tuple:
+        """Moments made contiguous fp32 CPU tensors (as transformers moves them to the gradient's
+        dtype), and the descriptor of their addresses and shapes for the kernel."""
+        fp32 = torch.float32
+        held, rows = [], []
+        rms = torch.zeros(len(params), dtype=fp32)
+        for index, (p, s) in enumerate(zip(params, states)):
+            factored = "exp_avg_sq_row" in s
+            names = ("exp_avg_sq_row", "exp_avg_sq_col") if factored else ("exp_avg_sq",)
+            if use_first_moment:
+                names += ("exp_avg",)
+            for name in names:
+                t = s[name]
+                if t.dtype is not fp32 or not t.is_cpu or not t.is_contiguous():
+                    s[name] = t.to(device="cpu", dtype=fp32, memory_format=torch.contiguous_format)
+                held.append((s, name, s[name]))
+            shape = p.shape
+            if factored:
+                batch = 1
+                for d in shape[:-2]:
+                    batch *= d
+                dims = (batch, shape[-2], shape[-1], 1)
+                ptrs = (s["exp_avg_sq_row"].data_ptr(), s["exp_avg_sq_col"].data_ptr())
+            else:
+                dims = (1, 1, p.numel(), 0)
+                ptrs = (s["exp_avg_sq"].data_ptr(), 0)
+            first = s["exp_avg"].data_ptr() if use_first_moment else 0
+            rows.append((0, 0, *ptrs, first, rms.data_ptr() + index * rms.element_size(), *dims, 0))
+        desc = torch.tensor(rows, dtype=torch.int64).reshape(len(params), width)
+        return list(params), held, desc, rms, use_first_moment, rms.unbind(0)
 
     def _batches(self, group: dict, members: list):
         """Initialise state, count steps, yield ``(params, grads, states, factored, kind, position)``.
