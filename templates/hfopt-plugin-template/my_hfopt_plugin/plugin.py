@@ -8,7 +8,7 @@ def hfopt_schedules():
     yield ScheduleSpec(
         name="exponential",
         factory="my_hfopt_plugin:get_exponential_schedule",
-        frameworks=("python", "torch"),
+        frameworks=("python", "torch", "keras"),  # one formula, every framework
         summary="linear warmup, then exponential decay",
         takes=("num_warmup_steps",),
         requires=("num_warmup_steps",),
