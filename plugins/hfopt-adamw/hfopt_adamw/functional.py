@@ -29,6 +29,7 @@ does; the single-tensor and foreach paths therefore upcast to float32 copies and
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -75,10 +76,42 @@ def _single_update(p, g, m, v, *, size, beta1, beta2, eps, decay):
         p.mul_(1.0 - decay)                              # p -= lr wd p
 
 
+def _check_lists(params, grads, exp_avgs, exp_avg_sqs, step=None, steps=None) -> None:
+    """The public functions' checks: parallel lists of matching tensors and valid step counts.
+
+    The kernels index all four tensors as the parameter's layout, so a mismatch is a
+    ``ValueError`` naming the list, the position and both shapes/dtypes/devices instead of a
+    crash or scrambled numbers. ``AdamW`` checks (and caches) the same before calling the
+    unchecked implementations.
+    """
+    lists = {"params": params, "grads": grads, "exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs}
+    if steps is not None:
+        lists["steps"] = steps
+    lengths = {name: len(lst) for name, lst in lists.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"the lists must have one entry per parameter, got lengths {lengths}")
+    for i, p in enumerate(params):
+        for name, tensors in (("grads", grads), ("exp_avgs", exp_avgs), ("exp_avg_sqs", exp_avg_sqs)):
+            t = tensors[i]
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(f"{name}[{i}] must be a tensor, got {type(t).__name__}")
+            if t.shape != p.shape or t.dtype != p.dtype or t.device != p.device or t.layout != p.layout:
+                raise ValueError(f"{name}[{i}] does not match params[{i}]: shape {tuple(t.shape)}, dtype {t.dtype}, "
+                                 f"device {t.device}, layout {t.layout} vs shape {tuple(p.shape)}, dtype {p.dtype}, "
+                                 f"device {p.device}, layout {p.layout}")
+    for name, value in ([("step", step)] if steps is None else [(f"steps[{i}]", s) for i, s in enumerate(steps)]):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+            raise ValueError(f"{name} must be a finite step count > 0 (1 on the first step), got {value!r}")
+
+
 @torch.no_grad()
 def adamw_single_tensor(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps,
                         weight_decay, correct_bias=True):
     """One AdamW step, one tensor at a time (the reference implementation).
+
+    The lists are checked first (same lengths; each gradient and moment of its parameter's
+    shape, dtype and device; step counts finite and > 0): ``ValueError`` / ``TypeError``
+    before any tensor is changed. Hyper-parameters are used as given (``AdamW`` validates them).
 
     Args:
         params: parameters, updated in place.
@@ -93,6 +126,13 @@ def adamw_single_tensor(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta
         weight_decay: decoupled decay, applied after the update.
         correct_bias: bias-correct the step size. Defaults to ``True``.
     """
+    _check_lists(params, grads, exp_avgs, exp_avg_sqs, steps=steps)
+    _single_tensor_impl(params, grads, exp_avgs, exp_avg_sqs, steps, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                        weight_decay=weight_decay, correct_bias=correct_bias)
+
+
+def _single_tensor_impl(params, grads, exp_avgs, exp_avg_sqs, steps, *, lr, beta1, beta2, eps, weight_decay,
+                        correct_bias=True):
     decay = lr * weight_decay
     for p, g, m, v, t in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
         size = step_size(t, lr, beta1, beta2, correct_bias)
@@ -122,8 +162,16 @@ def adamw_foreach(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta
     """One AdamW step on whole tensor lists with ``torch._foreach_*`` ops.
 
     All tensors must share one device and dtype, and all parameters the step count ``step``
-    (a Python number, after this step). Other arguments as in :func:`adamw_single_tensor`.
+    (a Python number, after this step). Other arguments, and the checks, as in
+    :func:`adamw_single_tensor`.
     """
+    _check_lists(params, grads, exp_avgs, exp_avg_sqs, step=step)
+    _foreach_impl(params, grads, exp_avgs, exp_avg_sqs, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                  weight_decay=weight_decay, correct_bias=correct_bias)
+
+
+def _foreach_impl(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta2, eps, weight_decay,
+                  correct_bias=True):
     if not params:
         return
     kwargs = dict(size=step_size(step, lr, beta1, beta2, correct_bias), beta1=beta1, beta2=beta2,
@@ -199,15 +247,22 @@ def adamw_fused(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta2,
     tensors must share one device and floating dtype, and all parameters the step count
     ``step``. Tensors that are not contiguous are updated by :func:`adamw_foreach` instead (the
     kernel assumes one flat layout for all four; torch 2.13's own fused CPU AdamW gives wrong
-    numbers for a transposed parameter with a contiguous gradient). Arguments as in
-    :func:`adamw_foreach`.
+    numbers for a transposed parameter with a contiguous gradient). Arguments, and the checks, as
+    in :func:`adamw_foreach`.
     """
+    _check_lists(params, grads, exp_avgs, exp_avg_sqs, step=step)
+    _fused_impl(params, grads, exp_avgs, exp_avg_sqs, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                weight_decay=weight_decay, correct_bias=correct_bias)
+
+
+def _fused_impl(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta2, eps, weight_decay,
+                correct_bias=True):
     if not params:
         return
     scalars = fused_scalars(step, lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay,
                             correct_bias=correct_bias)
     if scalars is None:
-        adamw_foreach(params, grads, exp_avgs, exp_avg_sqs, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+        _foreach_impl(params, grads, exp_avgs, exp_avg_sqs, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                       weight_decay=weight_decay, correct_bias=correct_bias)
         return
     lists = (params, grads, exp_avgs, exp_avg_sqs)
@@ -216,7 +271,7 @@ def adamw_fused(params, grads, exp_avgs, exp_avg_sqs, step, *, lr, beta1, beta2,
         # parameter, a channels-last gradient) go through the foreach ops instead
         dense = [all(t.is_contiguous() for t in ts) for ts in zip(*lists)]
         strided = [[t for t, ok in zip(tensors, dense) if not ok] for tensors in lists]
-        adamw_foreach(*strided, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+        _foreach_impl(*strided, step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
                       weight_decay=weight_decay, correct_bias=correct_bias)
         params, grads, exp_avgs, exp_avg_sqs = ([t for t, ok in zip(tensors, dense) if ok] for tensors in lists)
         if not params:

@@ -14,7 +14,10 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch.optim import Optimizer
 
-from .functional import adamw_foreach, adamw_fused, adamw_single_tensor
+# the unchecked implementations: ``AdamW`` checks its lists itself, once, and caches the result
+from .functional import _foreach_impl as adamw_foreach
+from .functional import _fused_impl as adamw_fused
+from .functional import _single_tensor_impl as adamw_single_tensor
 from .step_counts import PackedSteps, step_dtype
 
 __all__ = ["AdamW"]

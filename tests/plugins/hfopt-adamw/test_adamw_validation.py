@@ -197,6 +197,42 @@ INVALID_CASES = [
 ]
 
 
+# -- the public functional implementations check their lists too ------------------------------------
+
+def _functional_call(name, **changes):
+    import hfopt_adamw
+
+    def call():
+        p = torch.ones(4, 3)
+        lists = dict(params=[p], grads=[torch.ones(4, 3)], exp_avgs=[torch.zeros(4, 3)], exp_avg_sqs=[torch.zeros(4, 3)])
+        lists.update({k: v for k, v in changes.items() if k in lists})
+        count = changes.get("step", 1)
+        step = dict(steps=[count] * len(lists["params"])) if name == "adamw_single_tensor" else dict(step=count)
+        getattr(hfopt_adamw, name)(*lists.values(), *step.values(), lr=0.1, beta1=0.9, beta2=0.999, eps=1e-6,
+                                   weight_decay=0.0)
+    return call
+
+
+_FUNCTIONS = ["adamw_fused", "adamw_foreach", "adamw_single_tensor"]
+_FUNCTIONAL_CASES = [
+    Case(f"hfopt_adamw.{name}", argument, value, error, match, _functional_call(name, **change))
+    for name in _FUNCTIONS
+    for argument, value, error, match, change in [
+        ("exp_avgs", "[zeros(2)] for a (4, 3) parameter", ValueError,
+         r"exp_avgs\[0\] does not match params\[0\]: shape \(2,\).*vs shape \(4, 3\)", dict(exp_avgs=[torch.zeros(2)])),
+        ("exp_avg_sqs", "[zeros(3, 4)] (same numel)", ValueError, r"exp_avg_sqs\[0\] does not match params\[0\]",
+         dict(exp_avg_sqs=[torch.zeros(3, 4)])),
+        ("grads", "[ones(4, 3, dtype=float64)]", ValueError, r"grads\[0\] does not match.*torch.float64",
+         dict(grads=[torch.ones(4, 3, dtype=torch.float64)])),
+        ("grads", "[]", ValueError, r"one entry per parameter, got lengths.*'grads': 0", dict(grads=[])),
+        ("step", "0", ValueError, r"step.* must be a finite step count > 0.*got 0", dict(step=0)),
+        ("step", "nan", ValueError, r"step.* must be a finite step count > 0.*got nan", dict(step=float("nan"))),
+    ]
+]
+
+INVALID_CASES += _FUNCTIONAL_CASES
+
+
 @parametrize(INVALID_CASES)
 def test_invalid_input_is_named(case):
     check_case(case)
@@ -531,3 +567,16 @@ def test_numpy_bools_are_accepted_as_flags():
     p.grad = torch.ones(2)
     opt.step()  # correct_bias=False: step size is lr, update lr * 0.1 / (sqrt(0.001) + eps)
     assert torch.allclose(p.detach(), torch.full((2,), 1 - 1e-3 * 0.1 / (0.001 ** 0.5 + 1e-6)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", _FUNCTIONS)
+def test_functional_checks_come_before_any_change(name):
+    import hfopt_adamw
+
+    p, m, v = torch.ones(5), torch.zeros(5), torch.zeros(5)
+    q = torch.ones(3)
+    lists = ([p, q], [torch.ones(5), torch.ones(3)], [m, torch.zeros(4)], [v, torch.zeros(3)])
+    step = [1, 1] if name == "adamw_single_tensor" else 1
+    with pytest.raises(ValueError, match=r"exp_avgs\[1\]"):
+        getattr(hfopt_adamw, name)(*lists, step, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-6, weight_decay=0.0)
+    assert torch.equal(p, torch.ones(5)) and torch.equal(m, torch.zeros(5)) and torch.equal(v, torch.zeros(5))
