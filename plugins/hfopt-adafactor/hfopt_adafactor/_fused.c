@@ -210,7 +210,7 @@ static void small_one(const hparams_t *h, const tensor_t *t) {
 typedef struct {
     tensor_t t;
     int64_t rows_per_item, items, first_item, acc_offset;  /* acc_offset: into a thread's colacc */
-    double beta2, lr, k, decay;
+    double beta2, lr, k, decay, usq;
     float *r, *c;                                           /* factored: rsqrt factors */
 } wave_tensor_t;
 
@@ -245,7 +245,10 @@ static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthrea
         }
         w[i].beta2 = 1.0 - pow((double)t->step, h->decay_rate);
     }
-    double *colacc = (double *)calloc((size_t)nthreads * (acc_width > 0 ? acc_width : 1), sizeof(double));
+    /* per thread, per factored tensor's slice and column: sum_i (g_ij^2 + eps1), then
+     * sum_i g_ij^2 / R_i (with the row's new second moment R_i, known once its row is read) */
+    if (acc_width == 0) acc_width = 1;
+    double *colacc = (double *)calloc((size_t)nthreads * 2 * acc_width, sizeof(double));
     double *psq = (double *)calloc((size_t)nthreads * count, sizeof(double));
     double *usq = (double *)calloc((size_t)nthreads * count, sizeof(double));
     float e1 = (float)h->eps1;
@@ -253,11 +256,14 @@ static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthrea
     #pragma omp parallel num_threads(nthreads)
     {
         int th = omp_get_thread_num();
-        double *acc = colacc + (size_t)th * acc_width;
+        double *acc = colacc + (size_t)th * 2 * acc_width, *accw = acc + acc_width;
         double *my_psq = psq + (size_t)th * count, *my_usq = usq + (size_t)th * count;
-        float *fac = (float *)malloc(sizeof(float) * max_cols);
+        float *fac = (float *)malloc(sizeof(float) * 2 * max_cols), *facw = fac + max_cols;
 
-        /* pass 1: row sums (factored) / second moment (dense), column partial sums, sum p^2 */
+        /* pass 1: row sums and new row moments (factored) / second moment (dense), column
+         * partial sums of g^2 + eps1 and of g^2 / R_i, sum p^2. RMS(update) follows from these:
+         * sum_ij (g_ij r_i c_j)^2 = mean(R) * sum_j (sum_i g_ij^2 / R_i) / C_j, so the
+         * gradient is read once before the update instead of twice. */
         #pragma omp for schedule(static)
         for (int64_t item = 0; item < items; item++) {
             int64_t i = find_tensor(w, count, item);
@@ -283,13 +289,39 @@ static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthrea
             int64_t C = t->cols, R = t->rows, BR = t->batch * R;
             int64_t lo = local * wt->rows_per_item, hi = lo + wt->rows_per_item < BR ? lo + wt->rows_per_item : BR;
             int64_t batch = lo / R;
-            for (int64_t j = 0; j < C; j++) fac[j] = 0.0f;
+            for (int64_t j = 0; j < C; j++) { fac[j] = 0.0f; facw[j] = 0.0f; }
             double ps_total = 0.0;
             for (int64_t bi = lo; bi < hi; bi++) {
                 if (bi / R != batch) {  /* a 3-D+ tensor's block crossed into the next slice */
-                    double *ac = acc + wt->acc_offset + batch * C;
-                    for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; fac[j] = 0.0f; }
+                    double *ac = acc + wt->acc_offset + batch * C, *aw = accw + wt->acc_offset + batch * C;
+                    for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; fac[j] = 0.0f; aw[j] += facw[j]; facw[j] = 0.0f; }
                     batch = bi / R;
+                }
+                if (bi + 4 <= hi && (bi + 3) / R == batch) {  /* four rows at a time: fewer partial-sum updates */
+                    const float *g0 = t->g + bi * C, *g1 = g0 + C, *g2 = g1 + C, *g3 = g2 + C;
+                    const float *p0 = t->p + bi * C, *p1 = p0 + C, *p2 = p1 + C, *p3 = p2 + C;
+                    float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f, r3 = 0.0f, ps = 0.0f;
+                    #pragma omp simd reduction(+:r0, r1, r2, r3, ps)
+                    for (int64_t j = 0; j < C; j++) {
+                        float s0 = g0[j] * g0[j] + e1, s1 = g1[j] * g1[j] + e1;
+                        float s2 = g2[j] * g2[j] + e1, s3 = g3[j] * g3[j] + e1;
+                        r0 += s0; r1 += s1; r2 += s2; r3 += s3;
+                        fac[j] += (s0 + s1) + (s2 + s3);
+                        ps += (p0[j] * p0[j] + p1[j] * p1[j]) + (p2[j] * p2[j] + p3[j] * p3[j]);
+                    }
+                    ps_total += ps;
+                    float inv[4], sums[4] = {r0, r1, r2, r3};
+                    for (int q = 0; q < 4; q++) {
+                        float row = (float)(wt->beta2 * t->row[bi + q] + (1.0 - wt->beta2) * ((double)sums[q] / (double)C));
+                        t->row[bi + q] = row;
+                        inv[q] = 1.0f / row;
+                    }
+                    float i0 = inv[0], i1 = inv[1], i2 = inv[2], i3 = inv[3];
+                    #pragma omp simd
+                    for (int64_t j = 0; j < C; j++)  /* the same rows, from L1 */
+                        facw[j] += (g0[j] * g0[j] * i0 + g1[j] * g1[j] * i1) + (g2[j] * g2[j] * i2 + g3[j] * g3[j] * i3);
+                    bi += 3;
+                    continue;
                 }
                 const float *gi = t->g + bi * C, *pi = t->p + bi * C;
                 float rs = 0.0f, ps = 0.0f;
@@ -301,11 +333,15 @@ static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthrea
                     ps += pi[j] * pi[j];
                 }
                 ps_total += ps;
-                t->row[bi] = (float)(wt->beta2 * t->row[bi] + (1.0 - wt->beta2) * ((double)rs / (double)C));
+                float row = (float)(wt->beta2 * t->row[bi] + (1.0 - wt->beta2) * ((double)rs / (double)C));
+                t->row[bi] = row;
+                float inv = 1.0f / row;
+                #pragma omp simd
+                for (int64_t j = 0; j < C; j++) facw[j] += gi[j] * gi[j] * inv;  /* the row, from L1 */
             }
-            double *ac = acc + wt->acc_offset + batch * C;
+            double *ac = acc + wt->acc_offset + batch * C, *aw = accw + wt->acc_offset + batch * C;
             #pragma omp simd
-            for (int64_t j = 0; j < C; j++) ac[j] += fac[j];
+            for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; aw[j] += facw[j]; }
             my_psq[i] += ps_total;
         }
 
@@ -316,39 +352,28 @@ static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthrea
             tensor_t *t = &wt->t;
             if (!t->factored) continue;
             int64_t B = t->batch, R = t->rows, C = t->cols;
+            double us = 0.0;
             for (int64_t b = 0; b < B; b++) {
                 double rowsum = 0.0;
                 for (int64_t r = 0; r < R; r++) rowsum += t->row[b * R + r];
                 double rowmean = rowsum / (double)R;
                 for (int64_t r = 0; r < R; r++) wt->r[b * R + r] = (float)(1.0 / sqrt(t->row[b * R + r] / rowmean));
+                double weighted = 0.0;
                 for (int64_t j = 0; j < C; j++) {
-                    double sum = 0.0;
-                    for (int x = 0; x < nthreads; x++) sum += colacc[(size_t)x * acc_width + wt->acc_offset + b * C + j];
+                    double sum = 0.0, sumw = 0.0;
+                    for (int x = 0; x < nthreads; x++) {
+                        const double *base = colacc + (size_t)x * 2 * acc_width + wt->acc_offset + b * C + j;
+                        sum += base[0];
+                        sumw += base[acc_width];
+                    }
                     float *cj = t->col + b * C + j;
                     *cj = (float)(wt->beta2 * *cj + (1.0 - wt->beta2) * (sum / (double)R));
                     wt->c[b * C + j] = (float)(1.0 / sqrt((double)*cj));
+                    weighted += sumw / (double)*cj;
                 }
+                us += rowmean * weighted;
             }
-        }
-
-        /* pass 2: sum of squares of the unclipped update (factored) */
-        #pragma omp for schedule(static)
-        for (int64_t item = 0; item < items; item++) {
-            int64_t i = find_tensor(w, count, item);
-            wave_tensor_t *wt = &w[i];
-            tensor_t *t = &wt->t;
-            if (!t->factored) continue;
-            int64_t C = t->cols, R = t->rows, BR = t->batch * R, local = item - wt->first_item;
-            int64_t lo = local * wt->rows_per_item, hi = lo + wt->rows_per_item < BR ? lo + wt->rows_per_item : BR;
-            double total = 0.0;
-            for (int64_t bi = lo; bi < hi; bi++) {
-                const float *gi = t->g + bi * C, *cb = wt->c + (bi / R) * C;
-                float s = 0.0f;
-                #pragma omp simd reduction(+:s)
-                for (int64_t j = 0; j < C; j++) { float x = gi[j] * cb[j]; s += x * x; }
-                total += (double)s * wt->r[bi] * wt->r[bi];
-            }
-            my_usq[i] += total;
+            wt->usq = us;
         }
 
         #pragma omp single
@@ -356,6 +381,7 @@ static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthrea
             double ps = 0.0, us = 0.0;
             for (int x = 0; x < nthreads; x++) { ps += psq[(size_t)x * count + i]; us += usq[(size_t)x * count + i]; }
             tensor_t *t = &w[i].t;
+            if (t->factored) us = w[i].usq;
             coefficients(h, t, ps, us, (double)(t->batch * t->rows * t->cols), &w[i].lr, &w[i].k);
             w[i].decay = h->wd * w[i].lr;
         }
