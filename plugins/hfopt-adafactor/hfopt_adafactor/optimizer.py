@@ -137,7 +137,7 @@ class Adafactor(Optimizer):
         self._workspace = Workspace()
         self._layouts: dict[tuple, Packed] = {}
         self._kept: dict[tuple, tuple] = {}
-        self._checked: dict = {}      # param -> the state objects last checked (see _check_step)
+        self._checked: dict = {}      # id(param) -> the state objects last checked (see _check_step)
         self._fused_plans: dict = {}  # group position -> cached descriptor (see _step_fused)
 
     def add_param_group(self, param_group: dict) -> None:
@@ -274,19 +274,24 @@ class Adafactor(Optimizer):
             for p in group["params"]:
                 grad = p.grad
                 if grad is not None:
-                    dtype = grad.dtype
+                    dtype, shape = grad.dtype, p.shape
                     if not (grad.layout is strided and dtype is p.dtype and dtype in _FLOATS
-                            and grad.is_cpu and p.is_cpu and grad.shape == p.shape):
+                            and grad.is_cpu and p.is_cpu and grad.shape == shape):
                         check_gradient(index, p, grad)
                     state = state_of.get(p)
                     if state:
-                        last = checked.get(p)
+                        last = checked.get(id(p))  # params live as long as the optimizer
                         step = state.get("step")
-                        if (last is None or last[0] is not state or last[1] != len(state) or last[2] != first_moment
-                                or last[3] != p.shape or type(step) is not int or step < 0
-                                or any(state.get(k) is not t for k, t in last[4])):
+                        fresh = (last is not None and last[0] is state and last[1] == len(state)
+                                 and last[2] == first_moment and last[3] == shape and type(step) is int and step >= 0)
+                        if fresh:
+                            for key, tensor in last[4]:
+                                if state.get(key) is not tensor:
+                                    fresh = False
+                                    break
+                        if not fresh:
                             check_state(index, p, state, first_moment)
-                            checked[p] = (state, len(state), first_moment, p.shape,
+                            checked[id(p)] = (state, len(state), first_moment, shape,
                                           tuple((k, state[k]) for k in _MOMENT_KEYS if k in state))
                 index += 1
 
