@@ -39,7 +39,8 @@ class AdafactorSchedule(LambdaLR):
 
     Args:
         optimizer: the Adafactor optimizer (anything with ``_get_lr(group, state)``).
-        initial_lr: what ``get_last_lr()`` reports before the first step. Defaults to ``0.0``.
+        initial_lr: what ``get_last_lr()`` reports before the first step: a finite number >= 0
+            (numpy scalars and 0-dim tensors too). Defaults to ``0.0``.
 
     Like transformers, constructing it sets each group's ``lr`` to ``initial_lr`` (ignored by
     Adafactor while ``relative_step=True``) and every ``step()`` writes the reported ``lr_t``
@@ -48,6 +49,12 @@ class AdafactorSchedule(LambdaLR):
     """
 
     def __init__(self, optimizer, initial_lr=0.0):
+        from .validation import _finite
+
+        if _finite("initial_lr", initial_lr) < 0:  # TypeError / ValueError naming it, before any change
+            raise ValueError(f"Invalid initial_lr: {initial_lr!r} must be >= 0")
+        if not hasattr(optimizer, "param_groups"):
+            raise TypeError(f"AdafactorSchedule: optimizer must be a torch optimizer, got {type(optimizer).__name__}")
         for group in optimizer.param_groups:
             group["initial_lr"] = initial_lr
         super().__init__(optimizer, ConstantFactor(initial_lr))

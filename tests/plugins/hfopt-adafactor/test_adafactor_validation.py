@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from hfopt_adafactor import Adafactor
+from hfopt_adafactor import Adafactor, AdafactorSchedule
 from invalid_cases import Case, check_case, parametrize
 
 tf_opt = pytest.importorskip("transformers.optimization")
@@ -108,6 +108,14 @@ INVALID_CASES = [
          lambda: Adafactor([torch.nn.Parameter(torch.zeros(2))] * 2)),
     Case("Adafactor.add_param_group", "beta1", "2.0", ValueError, r"Invalid beta1: 2\.0",
          lambda: Adafactor(params((2,))).add_param_group({"params": params((3,)), "beta1": 2.0})),
+    Case("AdafactorSchedule", "initial_lr", "nan", ValueError, r"Invalid initial_lr: nan must be a finite number",
+         lambda: AdafactorSchedule(Adafactor(params((2,))), initial_lr=math.nan)),
+    Case("AdafactorSchedule", "initial_lr", "-1e-3", ValueError, r"Invalid initial_lr: -0\.001 must be >= 0",
+         lambda: AdafactorSchedule(Adafactor(params((2,))), initial_lr=-1e-3)),
+    Case("AdafactorSchedule", "initial_lr", "'0.1'", TypeError, r"Invalid initial_lr: expected a real number, got str",
+         lambda: AdafactorSchedule(Adafactor(params((2,))), initial_lr="0.1")),
+    Case("AdafactorSchedule", "optimizer", "None", TypeError, r"optimizer must be a torch optimizer, got NoneType",
+         lambda: AdafactorSchedule(None)),
 ]
 
 
@@ -150,6 +158,11 @@ def test_eps1_none_means_no_eps1():
         assert torch.equal(p, q)
     with pytest.raises(TypeError):  # transformers 4.57.6 fails at its first step instead
         _run_both(dict(eps=(0.0, 1e-3)), dict(eps=(None, 1e-3)))
+
+
+def test_schedule_accepts_numpy_and_tensor_initial_lr():
+    for value in (np.float32(1e-3), torch.tensor(1e-3), 0):
+        assert float(AdafactorSchedule(Adafactor(params((2,))), initial_lr=value).get_last_lr()[0]) == float(value)
 
 
 def test_min_dim_and_seed_accept_numpy_integers():
@@ -224,7 +237,7 @@ def test_grad_dtype_is_checked_before_anything_changes():
 # -- state: checked at load and before the kernel, in a subprocess ------------------------------
 _STATE_SCRIPT = textwrap.dedent(r"""
     import json, sys, torch
-    from hfopt_adafactor import Adafactor
+    from hfopt_adafactor import Adafactor, AdafactorSchedule
 
     SHAPES = [(6, 5), (6, 5), (3,), (7,), (300, 260), (70000,), (4, 6)]
     def build(options):
