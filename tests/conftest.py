@@ -31,3 +31,27 @@ def fresh_manager(monkeypatch):
     old = set_manager(manager)
     yield manager
     set_manager(old)
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder on ``sys.path`` for fake installed distributions (see ``fakedists.make_dist``).
+
+    Clears the ``HFOPT_*`` variables and installs a fresh process-wide manager, which discovers
+    what the test writes into the folder on first use. Modules imported from the folder are
+    forgotten afterwards, so another test may reuse their names.
+    """
+    import sys
+
+    from hfopt_core import set_manager
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for var in ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS", "HFOPT_STRICT_PLUGINS",
+                "HFOPT_DISABLE_PLUGIN_AUTOLOAD", "HFOPT_PREFER"):
+        monkeypatch.delenv(var, raising=False)
+    old = set_manager(None)
+    yield tmp_path
+    set_manager(old)
+    for name, module in list(sys.modules.items()):
+        if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]

@@ -12,15 +12,6 @@ from hfopt_core.cli import main as cli_main
 from hfopt_core.plugin import ScheduleSpec, hookimpl
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for var in ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS", "HFOPT_STRICT_PLUGINS",
-                "HFOPT_DISABLE_PLUGIN_AUTOLOAD", "HFOPT_PREFER"):
-        monkeypatch.delenv(var, raising=False)
-    old = set_manager(None)
-    yield tmp_path
-    set_manager(old)
 
 
 @pytest.fixture

@@ -22,16 +22,6 @@ from hfopt_core import manager as manager_module
 from hfopt_core.cli import main as cli_main
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    """A folder on sys.path for fake distributions, and a fresh manager installed after they exist."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for var in ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS", "HFOPT_STRICT_PLUGINS",
-                "HFOPT_DISABLE_PLUGIN_AUTOLOAD", "HFOPT_PREFER"):
-        monkeypatch.delenv(var, raising=False)
-    old = set_manager(None)
-    yield tmp_path
-    set_manager(old)
 
 
 def plugins():

@@ -26,16 +26,6 @@ NEEDS = {"warmup_stable_decay": {"num_decay_steps": 20}, "cosine_with_min_lr": {
          "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1}}
 
 
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    """A folder on sys.path for fake distributions, and a fresh manager that finds them."""
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for var in ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS", "HFOPT_STRICT_PLUGINS",
-                "HFOPT_DISABLE_PLUGIN_AUTOLOAD", "HFOPT_PREFER"):
-        monkeypatch.delenv(var, raising=False)
-    old = set_manager(None)
-    yield tmp_path
-    set_manager(old)
 
 
 def run(capsys, *argv):
