@@ -67,6 +67,17 @@ def _set(path, value):
     return mutate
 
 
+def _complex_checkpoint_with_real_state():
+    # torch's loader casts state to a floating parameter's dtype, but not to a complex one's
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.complex64))
+    opt = AdamW([p])
+    p.grad = torch.ones(3, dtype=torch.complex64)
+    opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    saved["state"][0]["exp_avg"] = torch.zeros(3)
+    AdamW([p]).load_state_dict(saved)
+
+
 def _pop(path):
     def mutate(saved):
         node = saved
@@ -190,6 +201,9 @@ INVALID_CASES = [
     Case("AdamW.load_state_dict", "state[1]['step']", "tensor([1., 2.])", TypeError,
          r"'step' of parameter 1 .* must be a number or a one-element real tensor, got a tensor of shape \(2,\)",
          _load_mutated(_set(("state", 1, "step"), torch.tensor([1.0, 2.0])))),
+    Case("AdamW.load_state_dict", "state[0]['exp_avg']", "float32 zeros for a complex64 parameter", ValueError,
+         r"state 'exp_avg' of parameter 0 .*dtype torch.float32.*parameter shape \(3,\), dtype torch.complex64",
+         lambda: _complex_checkpoint_with_real_state()),
     Case("AdamW.load_state_dict", "param_groups[0]['lr']", "nan", ValueError,
          r"loaded param group 0: lr=nan", _load_mutated(_set(("param_groups", 0, "lr"), NAN))),
     Case("AdamW.load_state_dict", "param_groups[0]['betas']", "(0.9, 1.5)", ValueError,
