@@ -234,6 +234,22 @@ def test_grad_dtype_is_checked_before_anything_changes():
     assert torch.equal(a, params((4, 3), (5,))[0]) and len(opt.state) == 0
 
 
+@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("bad, message", [
+    (lambda: torch.ones(6), r"the gradient of parameter 1 has shape \(6,\), the parameter \(5,\)"),
+], ids=["shape"])
+def test_grad_shape_is_checked_before_anything_changes(bad, message, fused):
+    # (a gradient on another device needs a second device; none here: check_gradient names both)
+    a, b = params((4, 3), (5,))
+    opt = Adafactor([{"params": [a]}, {"params": [b]}], fused=fused)
+    a.grad = torch.ones(4, 3)
+    b.grad = torch.ones(5)
+    b.grad.data = bad()  # torch refuses this through p.grad = ..., not through .data
+    with pytest.raises(ValueError, match=message):
+        opt.step()
+    assert torch.equal(a, params((4, 3), (5,))[0]) and len(opt.state) == 0
+
+
 # -- state: checked at load and before the kernel, in a subprocess ------------------------------
 _STATE_SCRIPT = textwrap.dedent(r"""
     import json, sys, torch
