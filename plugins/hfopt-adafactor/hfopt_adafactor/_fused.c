@@ -415,6 +415,15 @@ static void wave(const hparams_t *h, wave_tensor_t *w, int64_t count, int nthrea
             int64_t lo = local * wt->rows_per_item, hi = lo + wt->rows_per_item < BR ? lo + wt->rows_per_item : BR;
             for (int64_t bi = lo; bi < hi; bi++) {
                 int64_t off = bi * C;
+                if (!t->m && wt->decay == 0.0 && bi + 1 < hi && (bi + 1) / R == bi / R) {
+                    const float *cc = wt->c + (bi / R) * C, *g0 = t->g + off, *g1 = g0 + C;
+                    float *p0 = t->p + off, *p1 = p0 + C;
+                    float k0 = (float)(wt->k * wt->r[bi]), k1 = (float)(wt->k * wt->r[bi + 1]);
+                    #pragma omp simd
+                    for (int64_t j = 0; j < C; j++) { float cj = cc[j]; p0[j] -= g0[j] * cj * k0; p1[j] -= g1[j] * cj * k1; }
+                    bi++;
+                    continue;
+                }
                 apply_run(h, t->p + off, t->g + off, t->m ? t->m + off : NULL, wt->c + (bi / R) * C,
                           wt->k * wt->r[bi], C, wt->decay);
             }
