@@ -22,7 +22,9 @@ import threading
 from pathlib import Path
 
 _SOURCE = Path(__file__).with_name("_fused.c")
-_FLAGS = ("-O3", "-march=native", "-mprefer-vector-width=512", "-fopenmp", "-fPIC", "-shared")
+_FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
+if platform.machine().lower() in ("x86_64", "amd64"):  # use 512-bit vectors where the CPU has them
+    _FLAGS = _FLAGS[:2] + ("-mprefer-vector-width=512",) + _FLAGS[2:]
 #: int64 values per tensor in the descriptor (see ``_fused.c``)
 DESC_WIDTH = 11
 #: tensors with at least this many elements are split over threads; smaller ones are spread
