@@ -1,9 +1,10 @@
 /* Fused Adafactor step for fp32 CPU tensors (hfopt-adafactor, fused=True).
  *
- * One call updates a list of tensors of one parameter group. Each tensor is read and written in
- * three passes (statistics, RMS of the update, the update itself) instead of the eight or so
- * elementwise kernels of the per-op path; reductions accumulate in double. Large tensors are
- * split over threads by rows; small tensors are spread over threads one tensor each, so
+ * One call updates a list of tensors of one parameter group. A large tensor is read in two
+ * passes (statistics, including what RMS(update) needs; then the update itself), a small one
+ * (in cache) in three, instead of the dozen or so elementwise kernels of the per-op path;
+ * reductions accumulate in double. Large tensors are split over threads by rows, a wave of
+ * them per parallel region; small tensors are spread over threads one tensor each, so
  * thousands of distinct small matrices cost one call.
  *
  * Per tensor i, the int64 rows of `desc` (DESC_WIDTH values each) are:
