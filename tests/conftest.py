@@ -1,7 +1,15 @@
 """Shared test helpers: the devices present, and a fresh plugin manager per test that asks."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Which Keras `tf.keras` means is fixed for the whole session (and the subprocesses tests start):
+# Keras 3 unless a flavour run asked for tf-keras. Without this, the first test that imports
+# transformers' TF code (a test oracle) sets TF_USE_LEGACY_KERAS=1 for everything after it in
+# that worker, so results depended on test order.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "0")
 
 
 def available_devices() -> list[str]:
