@@ -97,6 +97,15 @@ def library():
         return lib
 
 
+def available() -> bool:
+    """Whether the kernel can be built and loaded here (builds it on first call, then cached)."""
+    try:
+        library()
+    except FusedUnavailable:
+        return False
+    return True
+
+
 def run(desc, hyper, threads: int) -> None:
     """Run the kernel on ``desc`` (an ``[n, DESC_WIDTH]`` int64 CPU tensor) with ``hyper``
     (10 float64 values, see ``_fused.c``) on ``threads`` threads."""

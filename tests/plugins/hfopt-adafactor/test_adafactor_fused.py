@@ -15,16 +15,8 @@ tf_opt = pytest.importorskip("transformers.optimization")
 Upstream = tf_opt.Adafactor
 
 
-def _fused_available() -> bool:
-    try:
-        fused_module.library()
-    except fused_module.FusedUnavailable:
-        return False
-    return True
-
-
 #: the kernel needs a C compiler with OpenMP; without one these tests skip (the default path's run)
-needs_fused = pytest.mark.skipif(not _fused_available(), reason="no C compiler with OpenMP: fused=True unavailable")
+needs_fused = pytest.mark.skipif(not fused_module.available(), reason="no C compiler with OpenMP: fused=True unavailable")
 
 # small factored (alone and repeated), 3-D, vectors, degenerate, and tensors above the kernel's
 # "large" size (split over threads): factored 2-D and 3-D

@@ -24,15 +24,7 @@ from invalid_cases import Case, check_case, parametrize
 tf_opt = pytest.importorskip("transformers.optimization")
 
 
-def _fused_available() -> bool:
-    try:
-        fused_module.library()
-    except fused_module.FusedUnavailable:
-        return False
-    return True
-
-
-FUSED = _fused_available()  # needs a C compiler with OpenMP; fused cases skip without one
+FUSED = fused_module.available()  # needs a C compiler with OpenMP; fused cases skip without one
 FUSED_PARAM = pytest.param(True, marks=pytest.mark.skipif(not FUSED, reason="fused=True unavailable (no C compiler)"))
 
 
