@@ -53,16 +53,65 @@ def backend(flavour: str | None = None) -> str:
     return keras_module("keras").backend.backend()
 
 
-class TFOps:
+class _TensorOps:
+    """The formula ops shared by both tensor namespaces: each function of ``self._lib`` on float64.
+
+    A subclass sets ``_lib`` (a module with ``where``, ``minimum``, ``maximum``, ``cos``, ``sqrt``,
+    ``floor``, ``cast``) and ``_pow`` (its power function) and defines ``_f`` (any number or
+    tensor -> float64 tensor) and ``mod``.
+    """
+
+    pi = math.pi
+
+    def to_float(self, x):
+        """``x`` as a float64 tensor."""
+        return self._f(x)
+
+    def where(self, condition, if_true, if_false):
+        """Element-wise select on float64 branches (both are evaluated); a Python ``bool`` picks directly."""
+        if isinstance(condition, bool):
+            return if_true if condition else if_false
+        return self._lib.where(condition, self._f(if_true), self._f(if_false))
+
+    def minimum(self, a, b):
+        """Element-wise minimum."""
+        return self._lib.minimum(self._f(a), self._f(b))
+
+    def maximum(self, a, b):
+        """Element-wise maximum."""
+        return self._lib.maximum(self._f(a), self._f(b))
+
+    def cos(self, x):
+        """Cosine."""
+        return self._lib.cos(self._f(x))
+
+    def sqrt(self, x):
+        """Square root."""
+        return self._lib.sqrt(self._f(x))
+
+    def floor(self, x):
+        """Floor (as a float)."""
+        return self._lib.floor(self._f(x))
+
+    def pow(self, a, b):
+        """``a ** b``."""
+        return self._pow(self._f(a), self._f(b))
+
+    def finish(self, value, dtype="float32"):
+        """``value`` cast to ``dtype`` (the learning rate the optimizer reads)."""
+        return self._lib.cast(self._f(value), dtype)
+
+
+class TFOps(_TensorOps):
     """The formula ops on TensorFlow tensors, in float64 (graph- and XLA-safe)."""
 
     name = "tensorflow"
-    pi = math.pi
 
     def __init__(self):
         import tensorflow as tf
 
-        self._tf = tf
+        self._tf = self._lib = tf
+        self._pow = tf.pow
 
     def _f(self, x):
         tf = self._tf
@@ -71,59 +120,21 @@ class TFOps:
         x = tf.convert_to_tensor(x)  # tensors, tf and Keras 3 variables, numpy values
         return x if x.dtype == tf.float64 else tf.cast(x, tf.float64)
 
-    def to_float(self, x):
-        """``x`` as a float64 tensor."""
-        return self._f(x)
-
-    def where(self, condition, if_true, if_false):
-        """``tf.where`` on float64 branches (both are evaluated); a Python ``bool`` picks directly."""
-        if isinstance(condition, bool):
-            return if_true if condition else if_false
-        return self._tf.where(condition, self._f(if_true), self._f(if_false))
-
-    def minimum(self, a, b):
-        """Element-wise minimum."""
-        return self._tf.minimum(self._f(a), self._f(b))
-
-    def maximum(self, a, b):
-        """Element-wise maximum."""
-        return self._tf.maximum(self._f(a), self._f(b))
-
-    def cos(self, x):
-        """Cosine."""
-        return self._tf.cos(self._f(x))
-
-    def sqrt(self, x):
-        """Square root."""
-        return self._tf.sqrt(self._f(x))
-
-    def floor(self, x):
-        """Floor (as a float)."""
-        return self._tf.floor(self._f(x))
-
     def mod(self, a, b):
         """``a % b`` with Python's sign convention (``floormod``)."""
         return self._tf.math.floormod(self._f(a), self._f(b))
 
-    def pow(self, a, b):
-        """``a ** b``."""
-        return self._tf.pow(self._f(a), self._f(b))
 
-    def finish(self, value, dtype="float32"):
-        """``value`` cast to ``dtype`` (the learning rate the optimizer reads)."""
-        return self._tf.cast(self._f(value), dtype)
-
-
-class KerasOps:
+class KerasOps(_TensorOps):
     """The formula ops through Keras 3's ``keras.ops``, in float64 (any backend: torch, jax, tensorflow)."""
 
     name = "keras"
-    pi = math.pi
 
     def __init__(self):
         import keras
 
-        self._ops = keras.ops
+        self._ops = self._lib = keras.ops
+        self._pow = keras.ops.power
 
     def _f(self, x):
         ops = self._ops
@@ -131,48 +142,10 @@ class KerasOps:
             return ops.convert_to_tensor(float(x), dtype="float64")
         return ops.cast(x, "float64")
 
-    def to_float(self, x):
-        """``x`` as a float64 tensor."""
-        return self._f(x)
-
-    def where(self, condition, if_true, if_false):
-        """``keras.ops.where`` on float64 branches (both are evaluated); a Python ``bool`` picks directly."""
-        if isinstance(condition, bool):
-            return if_true if condition else if_false
-        return self._ops.where(condition, self._f(if_true), self._f(if_false))
-
-    def minimum(self, a, b):
-        """Element-wise minimum."""
-        return self._ops.minimum(self._f(a), self._f(b))
-
-    def maximum(self, a, b):
-        """Element-wise maximum."""
-        return self._ops.maximum(self._f(a), self._f(b))
-
-    def cos(self, x):
-        """Cosine."""
-        return self._ops.cos(self._f(x))
-
-    def sqrt(self, x):
-        """Square root."""
-        return self._ops.sqrt(self._f(x))
-
-    def floor(self, x):
-        """Floor (as a float)."""
-        return self._ops.floor(self._f(x))
-
     def mod(self, a, b):
         """``a % b`` with Python's sign convention."""
         a, b = self._f(a), self._f(b)
         return a - self._ops.floor(a / b) * b
-
-    def pow(self, a, b):
-        """``a ** b``."""
-        return self._ops.power(self._f(a), self._f(b))
-
-    def finish(self, value, dtype="float32"):
-        """``value`` cast to ``dtype`` (the learning rate the optimizer reads)."""
-        return self._ops.cast(self._f(value), dtype)
 
 
 @functools.lru_cache(maxsize=None)
