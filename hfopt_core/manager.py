@@ -229,7 +229,6 @@ class PluginManager:
         self._pm = _HookManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, PluginInfo] = {}
-        self._labels: dict[str, str] = {}  # plugin name -> spec source label
         self._loaded = False
         self._registry: _Registry | None = None
         self._faults: dict[str, str] = {}
@@ -363,7 +362,6 @@ class PluginManager:
         except BaseException:
             self._pm.unregister(name=info.name)
             raise
-        self._labels[info.name] = info.label
 
     def _guard_all(self) -> None:
         """Wrap every implementation not yet guarded (see :meth:`_guard`); one pass per build."""
@@ -375,7 +373,7 @@ class PluginManager:
     def _guard(self, impl, hook_name: str):
         """``impl.function`` wrapped so that a fault is recorded against its plugin, not raised."""
         function, plugin, spec_type = impl.function, impl.plugin_name, hookspecs.HOOKS.get(hook_name)
-        label = self._labels[plugin]
+        label = self._plugins[plugin].label
 
         def fault(exc: BaseException, what: str) -> None:
             self._faults.setdefault(plugin, f"hook {hook_name} {what} {_describe(exc)}")
@@ -428,7 +426,6 @@ class PluginManager:
         if self._pm.has_plugin(name):
             self._pm.unregister(name=name)
         self._plugins.pop(name, None)
-        self._labels.pop(name, None)
 
     def register(self, plugin, name: str | None = None, distribution: str | None = None,
                  version: str | None = None) -> str:
@@ -504,7 +501,7 @@ class PluginManager:
         provides = {}
         for name, info in self._plugins.items():
             if info.status == "ok":
-                provides[name] = tuple(sorted(set(by_source.get(self._labels.get(name, info.label), ()))))
+                provides[name] = tuple(sorted(set(by_source.get(info.label, ()))))
                 self._plugins[name] = dataclasses.replace(info, provides=provides[name])
         return _Registry({k: dict(v) for k, v in by_name.items()}, dict(exports), provides)
 
