@@ -2,14 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PLUGINS := $(sort $(wildcard plugins/hfopt-*))
+PLUGINS := $(sort $(wildcard plugins/hfopt-*) $(wildcard integrations/hfopt-*))
 STAMP := $(VENV)/.hfopt-installed
 
 .PHONY: demo test bench docs venv clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(wildcard plugins/hfopt-*/pyproject.toml) requirements-dev.txt constraints-dev.txt
+$(STAMP): pyproject.toml $(wildcard plugins/hfopt-*/pyproject.toml integrations/hfopt-*/pyproject.toml) requirements-dev.txt constraints-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints-dev.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints-dev.txt \
