@@ -14,15 +14,19 @@ class UnknownNameError(HfoptError, ValueError):
         name: the name asked for.
         installed: the names of that kind that are installed.
         suggestion: the nearest installed name (compared case-insensitively), or ``None``.
+        distribution: the hfopt distribution that provides ``name`` when it is known (0.1 argument),
+            or ``None``; without a ``hint`` it makes the hint "pip install <distribution>".
         hint: what to do when the name is known but unavailable (which distribution to install,
             or which variable disabled the plugin that provides it), or ``None``.
 
     The message puts the hint and the installed names on lines of their own.
     """
 
-    def __init__(self, kind, name, installed, suggestion=None, hint=None):
+    def __init__(self, kind, name, installed, suggestion=None, distribution=None, hint=None):
+        if hint is None and distribution:
+            hint = f"It is provided by the distribution {distribution!r}:\n    pip install {distribution}"
         self.kind, self.name, self.installed = kind, name, tuple(installed)
-        self.suggestion, self.hint = suggestion, hint
+        self.suggestion, self.distribution, self.hint = suggestion, distribution, hint
         first = f"Unknown {kind} {name!r}."
         if suggestion:
             first += f" Did you mean {suggestion!r}?"
