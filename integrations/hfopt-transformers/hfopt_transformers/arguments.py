@@ -1,0 +1,151 @@
+"""``HfoptTrainingArguments``: transformers' ``TrainingArguments`` with registry names for ``optim`` and ``lr_scheduler_type``."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainingArguments
+from transformers.trainer_utils import SchedulerType as HFSchedulerType
+from transformers.training_args import OptimizerNames
+
+from hfopt_core._plot import parse_settings
+from hfopt_core.errors import HfoptError
+from hfopt_core.manager import get_manager
+from hfopt_core.specs import parse_spec
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainingArguments)}
+_HF_SCHEDULERS = {member.value for member in HFSchedulerType}
+_HF_OPTIMIZERS = {member.value for member in OptimizerNames}
+
+
+def parse_optim_args(text: str | None) -> dict[str, Any]:
+    """``optim_args`` as transformers splits it (``"a=1, b=x"``: spaces dropped, split on ``,`` then ``=``).
+
+    transformers keeps every value a string and converts it per optimizer; for a registry optimizer
+    the values are converted here instead: a Python literal (``0.9``, ``True``) becomes that value,
+    anything else stays a string. Returns ``{}`` for ``None`` or ``""``; ``ValueError`` naming the
+    piece that is not ``key=value``.
+    """
+    if not text:
+        return {}
+    if not isinstance(text, str):
+        raise TypeError(f"optim_args must be a str like 'beta1=0.9,beta2=0.99', got {type(text).__name__}: {text!r}")
+    pairs = text.replace(" ", "").split(",")
+    bad = [pair for pair in pairs if pair.count("=") != 1 or not pair.partition("=")[0].isidentifier()]
+    if bad:
+        raise ValueError(f"optim_args must be comma-separated key=value pairs (as transformers parses them), "
+                         f"got {text!r}: cannot read {', '.join(map(repr, bad))}")
+    return parse_settings(pairs)
+
+
+def _scheduler_names(spec) -> list:
+    """The schedule names a spec uses: ``spec`` itself, ``spec["name"]``, or each phase's ``"name"``."""
+    if isinstance(spec, str):
+        return [spec]
+    if isinstance(spec, Mapping):
+        return [spec.get("name")]
+    if isinstance(spec, (list, tuple)):
+        return [phase.get("name") if isinstance(phase, Mapping) else phase for phase in spec]
+    raise TypeError(f"lr_scheduler_type must be a schedule name, a JSON spec or a spec mapping/list, "
+                    f"got {type(spec).__name__}: {spec!r}")
+
+
+def scheduler_spec(value):
+    """The spec that ``lr_scheduler_type`` stands for: a name, or the mapping/list a JSON text holds.
+
+    Text is read by :func:`hfopt_core.specs.parse_spec` (a name, JSON, ``@file.json``, ``@file.yaml``);
+    a ``ValueError`` from it is reported against ``lr_scheduler_type``.
+    """
+    if isinstance(value, HFSchedulerType):
+        return value.value
+    if isinstance(value, str):
+        try:
+            return parse_spec(value)
+        except ValueError as exc:
+            raise ValueError(f"lr_scheduler_type={value!r}: {exc}") from None
+    return value
+
+
+@dataclass
+class HfoptTrainingArguments(TrainingArguments):
+    """``TrainingArguments`` whose ``optim`` and ``lr_scheduler_type`` reach the hfopt registry.
+
+    Every field keeps transformers' meaning; two accept more:
+
+    * ``lr_scheduler_type``: one of transformers' names (kept as its ``SchedulerType``), any
+      registered schedule name or alias, a JSON spec text (``'{"name": "cosine", "num_cycles": 0.4}'``,
+      ``'[{...}, {...}]'`` for phases), ``@file.json``/``@file.yaml`` (read once, here, and kept as
+      JSON text so the saved arguments hold the schedule itself) or the spec mapping/list.
+      Schedule names are checked here.
+    * ``optim``: one of transformers' ``OptimizerNames`` (kept, with transformers' meaning) or any
+      registered optimizer name; ``optim_args`` (``"beta1=0.9,beta2=0.99"``) then gives its keyword
+      arguments, split as transformers splits them and read by :func:`parse_optim_args`.
+
+    Registry names stay plain strings, so ``to_dict()``/``to_json_string()`` and
+    ``HfArgumentParser`` (``--optim lion --lr_scheduler_type onecycle``) work unchanged. Use with
+    :class:`~hfopt_transformers.HfoptTrainer`; a plain ``Trainer`` knows transformers' names only.
+    """
+
+    lr_scheduler_type: str = field(
+        default=_DEFAULTS["lr_scheduler_type"],
+        metadata={"help": "The scheduler: one of transformers' names, any registered hfopt schedule name, or a "
+                          "JSON spec (a mapping with 'name', or a list of phases)."})
+    optim: str = field(
+        default=_DEFAULTS["optim"],
+        metadata={"help": "The optimizer: one of transformers' names or any registered hfopt optimizer name "
+                          "(its keyword arguments in --optim_args key=value,...)."})
+
+    def __post_init__(self):
+        scheduler, optim = self.lr_scheduler_type, self.optim
+        registry_scheduler = not (isinstance(scheduler, HFSchedulerType) or scheduler in _HF_SCHEDULERS)
+        registry_optim = not (isinstance(optim, OptimizerNames) or optim in _HF_OPTIMIZERS)
+        if registry_scheduler:
+            self._check_scheduler(scheduler)
+            if isinstance(scheduler, str) and scheduler.strip().startswith("@"):
+                scheduler = json.dumps(scheduler_spec(scheduler))  # the file's spec, kept in the arguments
+            self.lr_scheduler_type = _DEFAULTS["lr_scheduler_type"]
+        if registry_optim:
+            self._check_optim(optim)
+            self.optim = _DEFAULTS["optim"]
+        try:
+            super().__post_init__()  # transformers' checks and conversions, on its own names
+        finally:
+            if registry_scheduler:
+                self.lr_scheduler_type = scheduler
+            if registry_optim and not self.adafactor:  # --adafactor overrides optim, as in transformers
+                self.optim = optim
+
+    @staticmethod
+    def _check_scheduler(value) -> None:
+        manager = get_manager()
+        for name in _scheduler_names(scheduler_spec(value)):
+            if not isinstance(name, str):
+                raise ValueError(f"lr_scheduler_type={value!r}: every schedule and phase needs a 'name' string, "
+                                 f"got {name!r}")
+            try:
+                manager.lookup("schedule", name, "torch")
+            except (ValueError, HfoptError) as exc:
+                raise ValueError(f"lr_scheduler_type={value!r}: {exc}") from None
+
+    def _check_optim(self, value) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"optim must be an optimizer name (str), got {type(value).__name__}: {value!r}")
+        try:
+            get_manager().lookup("optimizer", value, "torch")
+        except (ValueError, HfoptError) as exc:
+            raise ValueError(f"optim={value!r} is neither one of transformers' optimizer names nor installed: "
+                             f"{exc}") from None
+        parse_optim_args(self.optim_args)
+
+    @property
+    def lr_scheduler_spec(self):
+        """What ``lr_scheduler_type`` names, as ``hfopt_core.get_scheduler`` takes it (name, mapping or list)."""
+        return scheduler_spec(self.lr_scheduler_type)
+
+    @property
+    def uses_registry_optimizer(self) -> bool:
+        """Whether ``optim`` is a registry name rather than one of transformers' ``OptimizerNames``."""
+        return not isinstance(self.optim, OptimizerNames)
