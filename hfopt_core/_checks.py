@@ -104,10 +104,10 @@ def initial_lr(optimizer, lr_init=None, *, needed_for: str) -> float:
     if lr_init is not None:
         raise ValueError("lr_init is only for optimizer=None; the optimizer's defaults['lr'] is used otherwise")
     if not isinstance(getattr(optimizer, "defaults", None), dict):
-        from ._schedules import _is_keras_optimizer
+        from .frameworks import is_keras_optimizer
 
-        if _is_keras_optimizer(optimizer):  # a Keras optimizer: its float learning_rate
-            from ._keras import initial_learning_rate
+        if is_keras_optimizer(optimizer):  # a Keras optimizer: its float learning_rate
+            from ._keras_lr import initial_learning_rate
 
             return check_number("optimizer.learning_rate", initial_learning_rate(optimizer), minimum=0,
                                 what="learning rate")

@@ -8,49 +8,36 @@ the core itself never imports TensorFlow or Keras.
   ``pow``, ``pi``) for TensorFlow tensors (both Keras flavours on the TensorFlow backend, inside
   ``tf.function(jit_compile=True)`` too) and for ``keras.ops`` on Keras 3's other backends. They
   compute in float64, so a schedule's value matches the Python-float formula to float32 rounding.
+* On the jax backend without ``jax_enable_x64`` (where jax has no float64), :func:`jax_host_lr`
+  evaluates the formula on the host with Python floats through ``jax.pure_callback`` (which runs
+  under ``jax.jit`` too) and returns float32: the same numbers, no float64 request, no warning.
 * :func:`schedule_class` gives the Keras-serializable ``LearningRateSchedule`` that evaluates any
-  :class:`~hfopt_core._schedules.StepFunction`: ``initial_learning_rate * multiplier(step)``.
+  step function: ``initial_learning_rate * multiplier(step)``. Its config is data: the registry
+  spec ``{"name": ..., **arguments}``; it is restored through the registry only
+  (:func:`hfopt_core._restore.step_function_from_spec`).
 * :func:`keras_scheduler` builds it for an optimizer and installs it there.
 
-Flavours: ``"keras"`` is Keras 3, ``"tf_keras"`` the legacy tf-keras that ``tf.keras`` gives when
-``TF_USE_LEGACY_KERAS`` is ``1``/``true``/``True``.
+Which Keras (flavour, backend) is answered by :mod:`hfopt_core.frameworks`.
 """
 from __future__ import annotations
 
 import functools
-import importlib
 import math
-import os
-import pkgutil
+from collections.abc import Mapping
+
+from ._checks import check_number
+from ._keras_lr import initial_learning_rate
+from ._restore import legacy_spec, spec_of, step_function_from_spec
+from .frameworks import flavour_of, jax_x64_enabled, keras_backend, keras_flavour, keras_module
 
 __all__ = ["KerasOps", "StepScheduleBase", "TFOps", "backend", "current_flavour", "flavour_of",
-           "initial_learning_rate", "keras_module", "keras_scheduler", "ops_for", "schedule_class"]
+           "initial_learning_rate", "jax_host_lr", "keras_module", "keras_objects", "keras_scheduler", "ops_for",
+           "schedule_class"]
 
-
-def current_flavour() -> str:
-    """The flavour ``tf.keras`` picks: ``"tf_keras"`` when ``TF_USE_LEGACY_KERAS`` is set, else ``"keras"``."""
-    return "tf_keras" if os.environ.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True") else "keras"
-
-
-def flavour_of(obj) -> str | None:
-    """``"keras"`` or ``"tf_keras"`` for an instance of a Keras class (found on its MRO), else ``None``."""
-    for cls in type(obj).__mro__:
-        root = cls.__module__.partition(".")[0]
-        if root in ("keras", "tf_keras"):
-            return root
-    return None
-
-
-def keras_module(flavour: str | None = None):
-    """The ``keras`` (Keras 3) or ``tf_keras`` module for ``flavour`` (default: :func:`current_flavour`)."""
-    return importlib.import_module(flavour or current_flavour())
-
-
-def backend(flavour: str | None = None) -> str:
-    """The Keras backend of ``flavour``: always ``"tensorflow"`` for tf-keras, ``keras.backend.backend()`` else."""
-    if (flavour or current_flavour()) == "tf_keras":
-        return "tensorflow"
-    return keras_module("keras").backend.backend()
+#: the flavour of hfopt's Keras classes in this process (see :func:`hfopt_core.frameworks.keras_flavour`).
+current_flavour = keras_flavour
+#: the Keras backend of a flavour (see :func:`hfopt_core.frameworks.keras_backend`).
+backend = keras_backend
 
 
 class _TensorOps:
@@ -147,6 +134,18 @@ class KerasOps(_TensorOps):
         a, b = self._f(a), self._f(b)
         return a - self._ops.floor(a / b) * b
 
+    # keras.ops.minimum/maximum on the torch backend return float32 for two float64 tensors: a
+    # select keeps float64 on every backend.
+    def minimum(self, a, b):
+        """Element-wise minimum (float64 kept on every backend)."""
+        a, b = self._f(a), self._f(b)
+        return self._ops.where(a <= b, a, b)
+
+    def maximum(self, a, b):
+        """Element-wise maximum (float64 kept on every backend)."""
+        a, b = self._f(a), self._f(b)
+        return self._ops.where(a >= b, a, b)
+
 
 @functools.lru_cache(maxsize=None)
 def _ops(kind: str):
@@ -158,51 +157,122 @@ def ops_for(flavour: str | None = None):
     return _ops("tensorflow" if backend(flavour) == "tensorflow" else "keras")
 
 
+def jax_host_lr(step_function, initial_learning_rate: float, step):
+    """``initial_learning_rate * step_function(step)`` as float32, computed on the host with Python floats.
+
+    For the jax backend without ``jax_enable_x64``: ``jax.pure_callback`` runs the formula on
+    the host for each element of ``step`` (any shape, traced under ``jax.jit`` or not), exactly as
+    the plain Python step function computes it, and rounds the product once to float32.
+    """
+    import jax
+    import numpy as np
+
+    from keras import ops
+
+    step = ops.convert_to_tensor(step)
+    if not (np.issubdtype(step.dtype, np.integer) or np.issubdtype(step.dtype, np.floating)):
+        raise TypeError(f"step must be a number or a numeric tensor, got {step.dtype}")
+
+    def on_host(steps):
+        steps = np.asarray(steps)
+        out = np.empty(steps.shape, np.float32)
+        for index, value in np.ndenumerate(steps):
+            out[index] = initial_learning_rate * float(step_function(value.item()))
+        return out
+
+    return jax.pure_callback(on_host, jax.ShapeDtypeStruct(step.shape, np.float32), step,
+                             vmap_method="expand_dims")
+
+
 class StepScheduleBase:
     """Mixin of the Keras schedule adapter: ``initial_learning_rate * step_function(step)``.
 
     Args:
-        step_function: a :class:`~hfopt_core._schedules.StepFunction` (any schedule written the
-            documented way).
-        initial_learning_rate: the learning rate the multiplier scales, a float.
-        name: optional name. Defaults to ``None``.
+        step_function: a step function with ``evaluate(step, ops)`` (a
+            :class:`~hfopt_core.plugin.StepFunction`: any schedule written the documented way).
+        initial_learning_rate: the learning rate the multiplier scales, a finite number >= 0.
+        name: optional name, a str. Defaults to ``None``.
 
-    The concrete class for a flavour comes from :func:`schedule_class`.
+    The concrete class for a flavour comes from :func:`schedule_class`. Its config is data: the
+    registry spec of the schedule and the initial lr; :meth:`from_config` rebuilds it through the
+    registry only and validates it as construction does.
     """
 
     _flavour = "keras"
+    _CONFIG_KEYS = ("schedule", "distribution", "initial_learning_rate", "name")
+    _LEGACY_KEYS = ("formula", "params", "initial_learning_rate", "name")
 
     def __init__(self, step_function, initial_learning_rate, name=None):
         super().__init__()
         if not callable(getattr(step_function, "evaluate", None)):
             raise TypeError(f"step_function must be a StepFunction, got {step_function!r}")
-        if isinstance(initial_learning_rate, bool) or not isinstance(initial_learning_rate, (int, float)):
-            raise TypeError(f"initial_learning_rate must be a number, got {initial_learning_rate!r}")
+        initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, minimum=0,
+                                             what="learning rate")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str or None, got {type(name).__name__}: {name!r}")
         self.step_function = step_function
         self.initial_learning_rate = float(initial_learning_rate)
         self.name = name
-        self._ops = ops_for(self._flavour)
+        self._saved = None
+        self._on_host = backend(self._flavour) == "jax" and not jax_x64_enabled()
+        self._ops = None if self._on_host else ops_for(self._flavour)
 
     def __call__(self, step):
         """The learning rate at ``step`` (a tensor or number), as a float32 tensor."""
+        if self._on_host:
+            return jax_host_lr(self.step_function, self.initial_learning_rate, step)
         ops = self._ops
         multiplier = self.step_function.evaluate(ops.to_float(step), ops)
         return ops.finish(ops.to_float(multiplier) * self.initial_learning_rate)
 
+    def _spec(self):
+        if self._saved is None:
+            found = spec_of(self.step_function)
+            if found is None:
+                raise ValueError(
+                    f"{self.step_function!r} cannot be saved: no installed schedule plugin rebuilds it, and a "
+                    "saved schedule is restored by its registry name only. Register the schedule "
+                    "(see docs/plugin-authoring.md) to save it.")
+            self._saved = found
+        return self._saved
+
     def get_config(self):
-        """Every argument: the formula's import path, its parameters, the initial lr and the name."""
-        return {"formula": self.step_function.formula, "params": self.step_function.params,
+        """The schedule as data: its registry spec, the providing distribution, the initial lr and the name.
+
+        ``{"schedule": {"name": ..., **arguments}, "distribution": ..., "initial_learning_rate": ...,
+        "name": ...}``; ``ValueError`` for a step function no registered schedule provides.
+        """
+        spec, distribution = self._spec()
+        return {"schedule": spec, "distribution": distribution,
                 "initial_learning_rate": self.initial_learning_rate, "name": self.name}
 
     @classmethod
     def from_config(cls, config):
-        """Rebuild from :meth:`get_config` (the formula is imported from its path)."""
-        from ._schedules import StepFunction
+        """Rebuild from :meth:`get_config` through the registry only, validating like construction.
 
-        config = dict(config)
-        formula = pkgutil.resolve_name(config.pop("formula"))
-        step_function = StepFunction(formula, **dict(config.pop("params")))
-        return cls(step_function, **config)
+        ``config["schedule"]`` is resolved by :func:`hfopt_core._restore.step_function_from_spec`
+        (a missing plugin gives an error naming the distribution to install; bad values the
+        schedule's own ``ValueError``/``TypeError``). A config written by hfopt 0.1 (a
+        ``"formula"`` import string and ``"params"``) loads when a registered schedule provides
+        that formula, and is refused otherwise; the string is never imported.
+        """
+        if not isinstance(config, Mapping):
+            raise TypeError(f"a StepSchedule config must be a mapping, got {type(config).__name__}: {config!r}")
+        legacy = "formula" in config
+        allowed = cls._LEGACY_KEYS if legacy else cls._CONFIG_KEYS
+        unknown = sorted(str(k) for k in config if k not in allowed)
+        if unknown:
+            raise TypeError(f"a StepSchedule config has unknown key(s) {', '.join(unknown)}; it takes {', '.join(allowed)}")
+        if "initial_learning_rate" not in config:
+            raise TypeError("a StepSchedule config needs initial_learning_rate")
+        if legacy:
+            spec, distribution = legacy_spec(config["formula"], config.get("params", {})), None
+        elif "schedule" in config:
+            spec, distribution = config["schedule"], config.get("distribution")
+        else:
+            raise TypeError("a StepSchedule config needs its schedule spec ({'name': ..., **arguments})")
+        step_function = step_function_from_spec(spec, framework="keras", distribution=distribution)
+        return cls(step_function, config["initial_learning_rate"], name=config.get("name"))
 
     def __repr__(self):
         return f"{type(self).__name__}({self.step_function!r}, initial_learning_rate={self.initial_learning_rate!r})"
@@ -222,32 +292,6 @@ def schedule_class(flavour: str):
         "_flavour": flavour, "__module__": __name__, "__qualname__": "StepSchedule",
         "__doc__": StepScheduleBase.__doc__})
     return keras.saving.register_keras_serializable(package="hfopt", name="StepSchedule")(cls)
-
-
-def _lr_holder(optimizer):
-    current = getattr(optimizer, "_learning_rate", None)
-    if current is None and hasattr(optimizer, "_hyper"):
-        current = optimizer._hyper.get("learning_rate")
-    return current
-
-
-def initial_learning_rate(optimizer) -> float:
-    """The optimizer's learning rate as a float; ``ValueError`` when it already holds a schedule."""
-    flavour = flavour_of(optimizer)
-    keras = keras_module(flavour)
-    current = _lr_holder(optimizer)
-    if isinstance(current, keras.optimizers.schedules.LearningRateSchedule) or (
-            callable(current) and not hasattr(current, "numpy")):
-        raise ValueError(
-            f"optimizer {type(optimizer).__name__} already has a learning-rate schedule ({current!r}): "
-            "build it with a float learning_rate to schedule it with get_scheduler")
-    import numpy as np
-
-    value = keras.backend.get_value(current) if flavour == "tf_keras" else keras.ops.convert_to_numpy(current)
-    value = np.asarray(value)
-    # A float32 variable holds 0.002 as 0.0020000000949949026: take the shortest decimal that
-    # rounds to it (what the user wrote), so schedules scale exactly as transformers' do.
-    return float(str(np.float32(value))) if value.dtype == np.float32 else float(value)
 
 
 def keras_scheduler(optimizer, step_function, last_epoch: int = -1):
@@ -270,3 +314,33 @@ def keras_scheduler(optimizer, step_function, last_epoch: int = -1):
     optimizer.learning_rate = schedule
     return schedule
 
+
+def keras_objects(flavour: str | None = None) -> dict:
+    """hfopt's Keras-serializable classes of ``flavour``: ``{name: class}`` for ``custom_objects``.
+
+    Args:
+        flavour: ``"keras"`` or ``"tf_keras"``. Defaults to ``None`` (:func:`~hfopt_core.frameworks.keras_flavour`).
+
+    The schedule adapter plus every class exported by an installed plugin that supports Keras
+    (resolved through the registry) and is a Keras ``LearningRateSchedule`` or optimizer of that
+    flavour: not a plain TensorFlow helper such as ``GradientAccumulator``.
+    """
+    from .manager import get_manager, resolve
+
+    flavour = flavour or keras_flavour()
+    keras = keras_module(flavour)
+    bases = [keras.optimizers.schedules.LearningRateSchedule, keras.optimizers.Optimizer]
+    legacy = getattr(keras.optimizers, "legacy", None)
+    if isinstance(getattr(legacy, "Optimizer", None), type):
+        bases.append(legacy.Optimizer)
+    objects = {"StepSchedule": schedule_class(flavour)}
+    manager = get_manager()
+    for kind in ("schedule", "optimizer", "accumulator"):
+        for spec in manager.specs(kind):
+            if not {"keras", "tensorflow"} & set(spec.frameworks):
+                continue
+            for export, target in spec.exports.items():
+                obj = resolve(target)
+                if isinstance(obj, type) and issubclass(obj, tuple(bases)):
+                    objects[export] = obj
+    return objects

@@ -10,11 +10,10 @@ in a :class:`StepFunction`, and hands that to :func:`as_scheduler`, which return
 from __future__ import annotations
 
 import functools
-import sys
 
-from .errors import FrameworkError
 from ._checks import plain_number as _plain_number
 from ._ops import PY_OPS
+from .frameworks import framework_of, is_keras_optimizer as _is_keras_optimizer  # noqa: F401 (0.1 names)
 
 _PLAIN = (int, float, str, bool, type(None))
 
@@ -116,36 +115,6 @@ class StepFunction(functools.partial):
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.keywords.items())
         return f"StepFunction({self.formula}{', ' if args else ''}{args})"
-
-
-def _is_keras_optimizer(optimizer) -> bool:
-    # Only looks at modules already imported: a Keras optimizer means Keras is in sys.modules.
-    for name, attrs in (("keras", ("Optimizer",)), ("tf_keras", ("Optimizer", "legacy.Optimizer"))):
-        module = sys.modules.get(name)
-        if module is None:
-            continue
-        for attr in attrs:
-            cls = module.optimizers if hasattr(module, "optimizers") else None
-            for part in attr.split("."):
-                cls = getattr(cls, part, None)
-            if isinstance(cls, type) and isinstance(optimizer, cls):
-                return True
-    return False
-
-
-def framework_of(optimizer) -> str:
-    """``"python"`` for ``None``, ``"torch"`` for a ``torch.optim.Optimizer``, ``"keras"`` for a Keras 3
-    or tf-keras optimizer (told apart without importing TensorFlow); else FrameworkError."""
-    if optimizer is None:
-        return "python"
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(optimizer, torch.optim.Optimizer):
-        return "torch"
-    if _is_keras_optimizer(optimizer):
-        return "keras"
-    raise FrameworkError(
-        f"expected a torch.optim.Optimizer or a Keras optimizer (or None for a plain step -> multiplier "
-        f"callable), got {type(optimizer).__module__}.{type(optimizer).__qualname__}")
 
 
 def as_scheduler(optimizer, step_function: StepFunction, last_epoch: int = -1):

@@ -35,6 +35,9 @@ Contents:
   :func:`decay_progress`;
 * argument checks: :func:`check_steps`, :func:`check_number`, :func:`check_last_epoch`,
   :func:`initial_lr`, :func:`min_lr_rate_of`, :func:`plain_number`;
+* which framework / Keras: :func:`keras_flavour` (the flavour of hfopt's Keras classes in this
+  process), :func:`requested_flavour`, :func:`check_keras_flavour`, :func:`keras_module`,
+  :func:`keras_backend`, :func:`flavour_of` (see :mod:`hfopt_core.frameworks`);
 * packaging: :func:`lazy_exports` (a package ``__init__`` that imports its framework on first use);
 * errors a plugin may raise: :class:`FrameworkError`.
 """
@@ -46,6 +49,8 @@ from ._lazy import lazy_exports
 from ._ops import PY_OPS
 from ._schedules import StepFunction, as_scheduler, framework_of
 from .errors import FrameworkError
+from .frameworks import (check_keras_flavour, flavour_of, keras_backend, keras_flavour, keras_module,
+                         requested_flavour)
 from .hookspecs import hookimpl
 from .types import FRAMEWORKS, AccumulatorSpec, ComponentSpec, OptimizerSpec, ScheduleSpec
 
@@ -53,4 +58,5 @@ __all__ = [
     "FRAMEWORKS", "PY_OPS", "AccumulatorSpec", "ComponentSpec", "FrameworkError", "OptimizerSpec",
     "ScheduleSpec", "StepFunction", "as_scheduler", "check_last_epoch", "check_number", "check_steps", "decay_progress", "framework_of",
     "hookimpl", "initial_lr", "lazy_exports", "linear_warmup", "min_lr_rate_of", "plain_number", "warmup_then",
+    "check_keras_flavour", "flavour_of", "keras_backend", "keras_flavour", "keras_module", "requested_flavour",
 ]

@@ -30,7 +30,7 @@ objects = hfopt_core.register_keras_objects()
 model = keras.models.load_model(sys.argv[1])
 schedule = model.optimizer._learning_rate  # the schedule object (learning_rate gives its value)
 print(json.dumps({{"objects": sorted(objects), "schedule": type(schedule).__name__,
-                  "at_5": float(schedule(5)), "formula": schedule.get_config()["formula"]}}))
+                  "at_5": float(schedule(5)), "config": schedule.get_config()}}))
 """
 
 
@@ -46,7 +46,9 @@ def test_saved_model_with_a_registry_schedule_loads_in_a_fresh_process(tmp_path)
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert {"StepSchedule", "AdamWeightDecay", "WarmUp"} <= set(loaded["objects"])
     assert loaded["schedule"] == "StepSchedule"
-    assert loaded["formula"] == "hfopt_schedule_cosine:cosine_multiplier"
+    assert loaded["config"]["schedule"] == {"name": "cosine", "num_warmup_steps": 2, "num_training_steps": 10,
+                                            "num_cycles": 0.5}
+    assert loaded["config"]["distribution"] == "hfopt-schedule-cosine"
     progress = (5 - 2) / 8
     import math
 

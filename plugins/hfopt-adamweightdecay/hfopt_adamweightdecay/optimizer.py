@@ -1,4 +1,7 @@
-"""``AdamWeightDecay`` and ``create_optimizer`` for the Keras flavour ``tf.keras`` picks.
+"""``AdamWeightDecay`` and ``create_optimizer`` for the Keras flavour of this process.
+
+The flavour is :func:`hfopt_core.plugin.keras_flavour` (fixed when hfopt's Keras classes are first loaded);
+building one after ``TF_USE_LEGACY_KERAS`` changed raises a ``FrameworkError`` naming both Keras and the fix.
 
 * tf-keras (``TF_USE_LEGACY_KERAS=1``): a subclass of ``tf_keras.optimizers.legacy.Adam`` (as in
   transformers 4.57.6) that decays each matching variable by ``lr_t * weight_decay_rate * w``
@@ -17,8 +20,12 @@ from __future__ import annotations
 import numbers
 import re
 
-from hfopt_core.plugin import check_number, plain_number
-from hfopt_warmup.warmup import FLAVOUR, WarmUp, keras
+from hfopt_core.plugin import check_keras_flavour, check_number, keras_flavour, keras_module, plain_number
+from hfopt_warmup import WarmUp
+
+#: the Keras flavour of this process's hfopt classes (:func:`hfopt_core.plugin.keras_flavour`).
+FLAVOUR = keras_flavour()
+keras = keras_module(FLAVOUR)
 
 __all__ = ["AdamWeightDecay", "create_optimizer"]
 
@@ -163,6 +170,7 @@ if FLAVOUR == "tf_keras":
         def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                      weight_decay_rate=0.0, include_in_weight_decay=None, exclude_from_weight_decay=None,
                      name="AdamWeightDecay", *, pattern_matching="substring", **kwargs):
+            check_keras_flavour("AdamWeightDecay", FLAVOUR)
             args = _check_args(learning_rate, beta_1, beta_2, epsilon, weight_decay_rate, include_in_weight_decay,
                                exclude_from_weight_decay, pattern_matching, kwargs)
             super().__init__(args["learning_rate"], args["beta_1"], args["beta_2"], args["epsilon"], amsgrad, name,
@@ -235,6 +243,7 @@ else:
         def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, amsgrad=False,
                      weight_decay_rate=0.0, include_in_weight_decay=None, exclude_from_weight_decay=None,
                      name="AdamWeightDecay", *, pattern_matching="substring", **kwargs):
+            check_keras_flavour("AdamWeightDecay", FLAVOUR)
             args = _check_args(learning_rate, beta_1, beta_2, epsilon, weight_decay_rate, include_in_weight_decay,
                                exclude_from_weight_decay, pattern_matching, kwargs)
             rate = args["weight_decay_rate"]
@@ -331,6 +340,7 @@ def create_optimizer(init_lr, num_train_steps, num_warmup_steps, min_lr_ratio=0.
     ``tf.function`` (``with strategy.scope(): optimizer.build(variables)``; ``model.fit`` does
     this itself); :class:`AdamWeightDecay` builds itself outside the function.
     """
+    check_keras_flavour("create_optimizer's optimizer", FLAVOUR)
     init_lr, num_train_steps, num_warmup_steps, min_lr_ratio, power, weight_decay_rate, adam, include = (
         _check_create_optimizer_args(init_lr, num_train_steps, num_warmup_steps, min_lr_ratio, adam_beta1,
                                      adam_beta2, adam_epsilon, adam_clipnorm, adam_global_clipnorm,

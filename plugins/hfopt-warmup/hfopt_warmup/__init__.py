@@ -2,7 +2,8 @@
 
 ``WarmUp`` imports Keras, so it is loaded lazily on first attribute access: ``import
 hfopt_warmup.plugin`` (what plugin discovery does) imports no framework. The Keras flavour is
-the one ``tf.keras`` picks: tf-keras when ``TF_USE_LEGACY_KERAS=1``, else Keras 3.
+:func:`hfopt_core.plugin.keras_flavour`: tf-keras when ``TF_USE_LEGACY_KERAS=1`` as hfopt's Keras
+classes are first loaded, else Keras 3.
 
 Learning rate at step ``t`` with ``W`` warmup steps, initial lr ``l0`` and power ``p``::
 

@@ -1,20 +1,25 @@
-"""``WarmUp`` for the Keras flavour ``tf.keras`` picks (see the package docstring for the formula).
+"""``WarmUp`` for the Keras flavour of this process (see the package docstring for the formula).
+
+The flavour is :func:`hfopt_core.plugin.keras_flavour`: tf-keras when ``TF_USE_LEGACY_KERAS`` was
+``1`` when hfopt's Keras classes were first loaded, else Keras 3. Building a ``WarmUp`` after the
+variable changed (transformers' TF models set it) raises a ``FrameworkError`` saying which Keras
+each side uses and the fix.
 
 On tf-keras the computation is transformers 4.57.6's, in float32 with ``tf.cond``; on Keras 3 it
 is the same math through ``keras.ops``, so it also runs on the torch and jax backends.
 """
 from __future__ import annotations
 
-import importlib
 import math
 import numbers
-import os
+
+from hfopt_core.plugin import check_keras_flavour, keras_flavour, keras_module
 
 __all__ = ["FLAVOUR", "WarmUp", "get_warmup_schedule", "keras"]
 
-#: ``"tf_keras"`` when ``TF_USE_LEGACY_KERAS`` is ``1``/``true``/``True`` (as ``tf.keras`` decides), else ``"keras"``.
-FLAVOUR = "tf_keras" if os.environ.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True") else "keras"
-keras = importlib.import_module(FLAVOUR)
+#: the Keras flavour of this process's hfopt classes (:func:`hfopt_core.plugin.keras_flavour`).
+FLAVOUR = keras_flavour()
+keras = keras_module(FLAVOUR)
 
 if FLAVOUR == "tf_keras":
     import tensorflow as tf
@@ -67,6 +72,7 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, decay_schedule_fn, warmup_steps, power=1.0, name=None):
+        check_keras_flavour("WarmUp", FLAVOUR)
         super().__init__()
         initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
         if isinstance(decay_schedule_fn, dict):
