@@ -173,26 +173,19 @@ def register_keras_objects() -> dict:
 
     Keras imports only its own packages while loading a model, so a fresh process that loads a
     model saved with hfopt objects (a registry schedule, ``AdamWeightDecay``, ``WarmUp``) calls
-    this first. It imports the schedule adapter of the current Keras flavour and every class
-    exported by installed plugins that support Keras or TensorFlow. Imports TensorFlow/Keras.
+    this first. It imports the schedule adapter of the current Keras flavour and every Keras
+    schedule or optimizer class exported by installed plugins that support Keras or TensorFlow
+    (not plain TensorFlow helpers such as ``GradientAccumulator``). Imports TensorFlow/Keras.
 
     Registers each class under ``hfopt>Name`` (done when the class is defined) and under its bare
     name in Keras' global custom objects (what tf-keras' ``.h5`` optimizer configs use). Returns
     ``{name: class}``, also usable as ``custom_objects``.
     """
-    from ._keras import current_flavour, keras_module, schedule_class
+    from ._keras import keras_objects
+    from .frameworks import keras_flavour, keras_module
 
-    flavour = current_flavour()
-    objects = {"StepSchedule": schedule_class(flavour)}
-    manager = get_manager()
-    for kind in ("schedule", "optimizer", "accumulator"):
-        for spec in manager.specs(kind):
-            if not {"keras", "tensorflow"} & set(spec.frameworks):
-                continue
-            for export, target in spec.exports.items():
-                obj = resolve(target)
-                if isinstance(obj, type):
-                    objects[export] = obj
+    flavour = keras_flavour()
+    objects = keras_objects(flavour)
     # bare class names too: tf-keras' h5 optimizer configs name schedules without the package
     keras_module(flavour).utils.get_custom_objects().update(objects)
     return objects
