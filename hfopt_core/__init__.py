@@ -9,6 +9,7 @@ torch nor tensorflow.
 from __future__ import annotations
 
 from .api import get_accumulator, get_optimizer, get_scheduler, list_plugins, register_keras_objects
+from ._jax import optax_schedule
 from .errors import (
     FrameworkError,
     HfoptError,
@@ -32,7 +33,7 @@ __all__ = [
     "MissingPluginError", "OptimizerSpec", "PluginConflictError", "PluginInfo", "PluginLoadError",
     "PluginManager", "ScheduleSpec", "SchedulerType", "StepFunction", "TYPE_TO_SCHEDULER_FUNCTION", "UnknownNameError",
     "as_scheduler", "get_accumulator", "get_manager", "get_optimizer", "get_scheduler", "hookimpl",
-    "hookspec", "list_plugins", "register_keras_objects", "set_manager",
+    "hookspec", "list_plugins", "optax_schedule", "register_keras_objects", "set_manager",
 ]
 
 

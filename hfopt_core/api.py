@@ -1,7 +1,6 @@
 """The user-facing lookups: ``get_scheduler``, ``get_optimizer``, ``get_accumulator``, ``list_plugins``."""
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Mapping
 
@@ -43,19 +42,7 @@ def _name(name, what: str) -> str:
     return name
 
 
-def _accepted_kwargs(factory, passed) -> list[str] | None:
-    """Keyword names ``factory`` takes besides the optimizer and ``passed``; ``None`` if it takes ``**kwargs``."""
-    try:
-        parameters = list(inspect.signature(factory).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters):
-        return None
-    return [p.name for p in parameters[1:]
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in passed]
-
-
-def _specific_kwargs(label, scheduler_specific_kwargs, factory, passed) -> dict:
+def _specific_kwargs(label, scheduler_specific_kwargs, declared) -> dict:
     """``scheduler_specific_kwargs`` as a dict, checked: a mapping with str keys the schedule accepts."""
     if scheduler_specific_kwargs is None:
         return {}
@@ -66,11 +53,11 @@ def _specific_kwargs(label, scheduler_specific_kwargs, factory, passed) -> dict:
     bad = [k for k in kwargs if not isinstance(k, str)]
     if bad:
         raise TypeError(f"scheduler_specific_kwargs keys must be argument names (str), got {bad!r}")
-    clash = sorted(k for k in kwargs if k in passed)
+    clash = sorted(k for k in kwargs if k in declared.takes)
     if clash:
         raise TypeError(f"scheduler_specific_kwargs for {label} repeats {', '.join(map(repr, clash))}: pass "
                         f"{' and '.join(clash)} as get_scheduler's own argument")
-    accepted = _accepted_kwargs(factory, passed)
+    accepted = declared.accepted
     unknown = sorted(k for k in kwargs if accepted is not None and k not in accepted)
     if unknown:
         raise TypeError(f"scheduler_specific_kwargs for {label} has unknown key(s) {', '.join(map(repr, unknown))}; "
@@ -78,12 +65,66 @@ def _specific_kwargs(label, scheduler_specific_kwargs, factory, passed) -> dict:
     return kwargs
 
 
+def _label(spec) -> str:
+    member = _SCHEDULER_TYPES.get(spec.name)
+    return str(member) if member is not None else spec.name
+
+
+def schedule_arguments(spec, factory, num_warmup_steps=None, num_training_steps=None,
+                       scheduler_specific_kwargs=None, *, stacklevel=3) -> dict:
+    """The keyword arguments ``get_scheduler`` calls ``factory(optimizer, **arguments)`` with.
+
+    Derived from the schedule's declaration (:func:`hfopt_core._declaration.declaration`): the step
+    counts it takes, checked against those it requires (transformers' message), then the checked
+    ``scheduler_specific_kwargs`` (ignored with a warning when the schedule takes none).
+    """
+    from ._declaration import declaration
+
+    declared = declaration(spec, factory)
+    label = _label(spec)
+    common = {"num_warmup_steps": num_warmup_steps, "num_training_steps": num_training_steps}
+    if not declared.accepts_kwargs:
+        if scheduler_specific_kwargs is not None and not isinstance(scheduler_specific_kwargs, Mapping):
+            raise TypeError(f"scheduler_specific_kwargs must be a mapping (dict) of argument names to values, got "
+                            f"{type(scheduler_specific_kwargs).__name__}: {scheduler_specific_kwargs!r}")
+        if scheduler_specific_kwargs:
+            warnings.warn(f"{label} takes no scheduler_specific_kwargs; ignoring {sorted(scheduler_specific_kwargs)}",
+                          UserWarning, stacklevel=stacklevel)
+    for arg in declared.requires:
+        if common[arg] is None:
+            raise ValueError(f"{label} requires `{arg}`, please provide that argument.")
+    kwargs = _specific_kwargs(label, scheduler_specific_kwargs, declared) if declared.accepts_kwargs else {}
+    return {**{a: common[a] for a in declared.takes}, **kwargs}
+
+
+def _lookup_schedule(key, framework):
+    try:
+        return get_manager().lookup("schedule", key, framework)
+    except FrameworkError as exc:
+        if framework == "keras" and key in _KERAS_ALTERNATIVES:
+            raise FrameworkError(f"{exc}; on Keras use {_KERAS_ALTERNATIVES[key]}") from None
+        raise
+
+
+def _is_spec_form(name, scheduler_specific_kwargs, framework) -> bool:
+    if framework is not None:
+        if framework != "jax":
+            raise ValueError(f"framework must be None (from the optimizer) or 'jax', got {framework!r}")
+        return True
+    if isinstance(name, (Mapping, list, tuple)):
+        return True
+    return isinstance(scheduler_specific_kwargs, Mapping) and "per_group" in scheduler_specific_kwargs
+
+
 def get_scheduler(name, optimizer, num_warmup_steps=None, num_training_steps=None,
-                  scheduler_specific_kwargs=None):
-    """Build any installed learning-rate schedule from its name (transformers' ``get_scheduler``).
+                  scheduler_specific_kwargs=None, *, framework=None):
+    """Build any installed learning-rate schedule from its name or a spec (transformers' ``get_scheduler``).
 
     Args:
-        name: a :class:`SchedulerType` or any registered schedule name (or alias).
+        name: a :class:`SchedulerType`, any registered schedule name (or alias), or a spec
+            (see :mod:`hfopt_core.specs`): a mapping ``{"name": "cosine", "num_warmup_steps": 100,
+            ...}`` or a list of phases, each with ``"steps"`` or ``"fraction"``; step counts may be
+            ``"10%"`` strings (a share of ``num_training_steps``, rounded down).
         optimizer: a ``torch.optim.Optimizer``; ``None`` returns a plain, picklable
             ``step -> multiplier`` callable for schedules that support it. transformers'
             layer-wise dummy optimizer (anything with an ``optimizer_dict`` of per-parameter
@@ -93,7 +134,15 @@ def get_scheduler(name, optimizer, num_warmup_steps=None, num_training_steps=Non
             ``reduce_lr_on_plateau`` and ``greedy``. Defaults to ``None``.
         num_training_steps: total steps; required by the decaying schedules. Defaults to ``None``.
         scheduler_specific_kwargs: a mapping of extra keyword arguments for the schedule function
-            (``num_cycles``, ``timescale``, ``min_lr_rate``, ...). Defaults to ``None``.
+            (``num_cycles``, ``timescale``, ``min_lr_rate``, ...); ``per_group=True`` takes
+            ``min_lr``/``lr_end`` relative to each parameter group's own initial lr. Defaults to ``None``.
+        framework: ``"jax"`` (with ``optimizer=None``) returns a jit-able ``step -> multiplier`` on
+            ``jax.numpy``; ``None`` picks the framework from ``optimizer``. Keyword only. Defaults to ``None``.
+
+    A name builds exactly what transformers builds. A mapping or a list of phases on torch builds
+    a ``LambdaLR`` whose ``state_dict`` records the spec and the horizon (a list ending in a
+    metric-driven phase builds one scheduler stepped with ``step()`` then ``step(metric)``); see
+    docs/schedules-as-data.md.
 
     Raises ``ValueError`` with transformers' message when a required step count is missing, an
     :class:`~hfopt_core.errors.UnknownNameError` (a ``ValueError``) for a name nothing provides,
@@ -101,34 +150,19 @@ def get_scheduler(name, optimizer, num_warmup_steps=None, num_training_steps=Non
     ``TypeError`` when ``scheduler_specific_kwargs`` is not a mapping or has a key the schedule does
     not take (naming it and listing the accepted ones). Bad values are named by the schedule.
     """
-    key = _name(name, "scheduler")
     if layerwise_optimizers(optimizer) is not None:
         return layerwise_scheduler(optimizer, lambda opt: get_scheduler(
-            name, opt, num_warmup_steps, num_training_steps, scheduler_specific_kwargs))
-    framework = framework_of(optimizer)
-    try:
-        spec = get_manager().lookup("schedule", key, framework)
-    except FrameworkError as exc:
-        if framework == "keras" and key in _KERAS_ALTERNATIVES:
-            raise FrameworkError(f"{exc}; on Keras use {_KERAS_ALTERNATIVES[key]}") from None
-        raise
-    member = _SCHEDULER_TYPES.get(spec.name)
-    label = str(member) if member is not None else spec.name
-    common = {"num_warmup_steps": num_warmup_steps, "num_training_steps": num_training_steps}
-    if not spec.accepts_kwargs:
-        if scheduler_specific_kwargs is not None and not isinstance(scheduler_specific_kwargs, Mapping):
-            raise TypeError(f"scheduler_specific_kwargs must be a mapping (dict) of argument names to values, got "
-                            f"{type(scheduler_specific_kwargs).__name__}: {scheduler_specific_kwargs!r}")
-        if scheduler_specific_kwargs:
-            warnings.warn(f"{label} takes no scheduler_specific_kwargs; ignoring {sorted(scheduler_specific_kwargs)}",
-                          UserWarning, stacklevel=2)
-    for arg in spec.requires:
-        if common[arg] is None:
-            raise ValueError(f"{label} requires `{arg}`, please provide that argument.")
+            name, opt, num_warmup_steps, num_training_steps, scheduler_specific_kwargs, framework=framework))
+    if _is_spec_form(name, scheduler_specific_kwargs, framework):
+        from .compose import build_scheduler
+
+        return build_scheduler(name, optimizer, num_warmup_steps, num_training_steps, scheduler_specific_kwargs,
+                               framework=framework)
+    key = _name(name, "scheduler")
+    spec = _lookup_schedule(key, framework_of(optimizer))
     factory = _factory(spec)
-    kwargs = (_specific_kwargs(label, scheduler_specific_kwargs, factory, spec.takes)
-              if spec.accepts_kwargs else {})
-    return factory(optimizer, **{a: common[a] for a in spec.takes}, **kwargs)
+    arguments = schedule_arguments(spec, factory, num_warmup_steps, num_training_steps, scheduler_specific_kwargs)
+    return factory(optimizer, **arguments)
 
 
 def get_optimizer(name, params=None, **kwargs):

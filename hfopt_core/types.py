@@ -97,13 +97,23 @@ class ScheduleSpec(ComponentSpec):
     ``optimizer`` may be ``None`` (return a plain ``step -> multiplier`` callable) when
     ``"python"`` is among ``frameworks``.
 
+    The factory's signature is the declaration: ``get_scheduler`` passes the step counts it
+    names, requires those without a default, and accepts its other keyword parameters as
+    ``scheduler_specific_kwargs`` (see :mod:`hfopt_core._declaration`). ``takes`` and ``requires``
+    are only for factories whose signature cannot say it (the 0.1 form, still honoured): left at
+    their defaults they are derived from the signature.
+
     Args:
         takes: which of ``num_warmup_steps`` / ``num_training_steps`` ``get_scheduler`` passes on.
-            Defaults to both.
+            Defaults to :data:`COMMON_SCHEDULE_ARGS` itself, which means "those the factory names".
         requires: which of ``takes`` must not be ``None``; checked in this order with
-            transformers' message. Defaults to both.
+            transformers' message. Defaults to :data:`COMMON_SCHEDULE_ARGS` itself, which means
+            "those the factory names without a default".
         accepts_kwargs: whether ``scheduler_specific_kwargs`` are passed on (when ``False`` they are
             ignored, with a warning if any were given). Defaults to ``True``.
+        example: example ``scheduler_specific_kwargs`` that show the schedule's character (step
+            counts may be percentages of ``num_training_steps``, such as ``"20%"``); the docs'
+            curves, ``hfopt plot``, the conformance kit and the tests use them. Defaults to ``{}``.
     """
 
     kind: ClassVar[str] = "schedule"
@@ -111,17 +121,36 @@ class ScheduleSpec(ComponentSpec):
     takes: tuple[str, ...] = COMMON_SCHEDULE_ARGS
     requires: tuple[str, ...] = COMMON_SCHEDULE_ARGS
     accepts_kwargs: bool = True
+    example: Mapping[str, object] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         owner = f"ScheduleSpec({self.name!r})"
-        takes, requires = tuple(self.takes), tuple(self.requires)
+        takes, requires = tuple(self.takes), tuple(self.requires)  # tuple(t) is t: the default stays itself
         if any(a not in COMMON_SCHEDULE_ARGS for a in takes):
             raise ValueError(f"{owner}: takes must be a subset of {COMMON_SCHEDULE_ARGS}, got {self.takes!r}")
         if any(a not in takes for a in requires):
             raise ValueError(f"{owner}: requires must be a subset of takes={takes!r}, got {self.requires!r}")
+        example = self.example
+        if not isinstance(example, Mapping) or not all(isinstance(k, str) for k in example):
+            raise ValueError(f"{owner}: example must be a mapping of argument names to values, got {example!r}")
         object.__setattr__(self, "takes", takes)
         object.__setattr__(self, "requires", requires)
+        object.__setattr__(self, "example", MappingProxyType(dict(example)))
+
+    @property
+    def derives_takes(self) -> bool:
+        """Whether ``takes`` is left to the factory's signature (not stated explicitly)."""
+        return self.takes is COMMON_SCHEDULE_ARGS
+
+    @property
+    def derives_requires(self) -> bool:
+        """Whether ``requires`` is left to the factory's signature (not stated explicitly)."""
+        return self.requires is COMMON_SCHEDULE_ARGS
+
+    def with_source(self, source: str) -> "ScheduleSpec":
+        """A copy tagged with the distribution that provided it."""
+        return dataclasses.replace(self, exports=dict(self.exports), example=dict(self.example), source=source)
 
 
 @dataclass(frozen=True)
