@@ -1,112 +1,72 @@
-"""The compiled kernel behind ``Adafactor(fused=True)``: build (once, cached), load, call.
+"""The compiled kernel behind ``Adafactor(fused=True)``: the ``torch.library`` op
+``hfopt_adafactor::fused_step_``.
 
-The kernel (``_fused.c``, plain C with OpenMP, no torch headers) is compiled on first use with
-the system C compiler (``$CC``, else ``cc``/``gcc``), about a second, and cached under
-``$HFOPT_CACHE_DIR`` (default ``~/.cache/hfopt``) keyed by the source, the compiler, the flags
-and the CPU, so later processes just load it. It shares torch's OpenMP runtime (both link
-``libgomp.so.1``) and uses ``torch.get_num_threads()`` threads.
-
-It updates fp32 CPU tensors only, addressed by raw pointers: everything it is given has been
-checked by the optimizer first (dtypes, devices, contiguity, shapes of the state tensors).
+The op is C++ (``csrc/fused_step.cpp``), built by ``pip install`` with torch's C++ extension tooling
+into the module ``hfopt_adafactor._C``, and registered with torch's dispatcher when that module is
+imported. Nothing is compiled, cached or loaded from elsewhere at run time (``$HFOPT_CACHE_DIR``,
+used by earlier versions for a run-time build, is ignored). Like torch's ``_fused_adamw_``, each
+call receives the current parameter, gradient and state tensors and checks them before writing
+anything; no address is kept between calls. CPU kernel only (fp32, bf16 and fp16 parameters; fp32
+math and state); a CUDA kernel would be registered beside it.
 """
 from __future__ import annotations
 
-import ctypes
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import threading
-from pathlib import Path
+__all__ = ["FusedUnavailable", "available", "fused_step_", "require"]
 
-_SOURCE = Path(__file__).with_name("_fused.c")
-_FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared")
-if platform.machine().lower() in ("x86_64", "amd64"):  # use 512-bit vectors where the CPU has them
-    _FLAGS = _FLAGS[:2] + ("-mprefer-vector-width=512",) + _FLAGS[2:]
-#: int64 values per tensor in the descriptor (see ``_fused.c``)
-DESC_WIDTH = 11
-#: tensors with at least this many elements are split over threads; smaller ones are spread
-LARGE = 1 << 16
-
-_lock = threading.Lock()
-_loaded: dict = {}
+#: how to get the extension built, for the error message
+_FIX = ("reinstall the plugin from source with torch and a C++ compiler present: "
+        "pip install --no-build-isolation --force-reinstall --no-deps hfopt-adafactor "
+        "(in a checkout: pip install --no-build-isolation -e plugins/hfopt-adafactor); "
+        "or use fused=False (the default, bit-identical to transformers)")
 
 
 class FusedUnavailable(RuntimeError):
-    """The fused kernel cannot be built or loaded here (no C compiler with OpenMP, ...)."""
+    """The compiled fused kernel is not installed or cannot be loaded (the message says how to fix it)."""
 
 
-def _cpu_signature() -> str:
+def require():
+    """Import the compiled extension (registering the op) and return ``torch.ops.hfopt_adafactor``.
+
+    Raises :class:`FusedUnavailable` when the extension was not built (installed without a
+    compiler, or without torch in the build environment) or does not load (built against another
+    torch).
+    """
     try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return platform.processor()
-    lines = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags"))]
-    return "\n".join(sorted(set(lines)))
+        from . import _C  # noqa: F401  (importing registers the op)
+    except (ImportError, OSError) as error:
+        raise FusedUnavailable(f"Adafactor(fused=True) needs the compiled extension hfopt_adafactor._C, which "
+                               f"{'is not built' if isinstance(error, ModuleNotFoundError) else 'does not load'} "
+                               f"({error}); {_FIX}") from error
+    import torch
 
-
-def _cache_dir() -> Path:
-    root = os.environ.get("HFOPT_CACHE_DIR")
-    if root:
-        return Path(root)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hfopt"
-
-
-def library():
-    """The loaded kernel library (compiled on first use). Raises :class:`FusedUnavailable`."""
-    lib = _loaded.get("lib")
-    if lib is not None:
-        return lib
-    with _lock:
-        if "lib" in _loaded:
-            return _loaded["lib"]
-        compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-        if not compiler or not shutil.which(compiler.split()[0]):
-            raise FusedUnavailable("Adafactor(fused=True) needs a C compiler with OpenMP (set $CC, or install gcc); "
-                                   "use fused=False (the default, exact) instead")
-        source = _SOURCE.read_bytes()
-        key = hashlib.sha256(b"\0".join([source, compiler.encode(), " ".join(_FLAGS).encode(),
-                                         _cpu_signature().encode(), platform.machine().encode()])).hexdigest()[:20]
-        directory = _cache_dir() / "adafactor"
-        target = directory / f"fused-{key}.so"
-        if not target.exists():
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".so", dir=directory)
-            os.close(fd)
-            try:
-                done = subprocess.run([*compiler.split(), *_FLAGS, "-o", tmp, str(_SOURCE), "-lm"],
-                                      capture_output=True, text=True)
-                if done.returncode != 0:
-                    raise FusedUnavailable(f"Adafactor(fused=True): compiling the kernel with {compiler} failed:\n"
-                                           f"{done.stderr.strip()[-2000:]}")
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        try:
-            lib = ctypes.CDLL(str(target))
-        except OSError as error:
-            raise FusedUnavailable(f"Adafactor(fused=True): cannot load the kernel {target}: {error}") from error
-        fn = lib.hfopt_adafactor_fused
-        fn.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int]
-        fn.restype = None
-        _loaded["lib"] = lib
-        return lib
+    return torch.ops.hfopt_adafactor
 
 
 def available() -> bool:
-    """Whether the kernel can be built and loaded here (builds it on first call, then cached)."""
+    """Whether ``Adafactor(fused=True)`` can run here (the compiled extension is installed and loads)."""
     try:
-        library()
+        require()
     except FusedUnavailable:
         return False
     return True
 
 
-def run(desc, hyper, threads: int) -> None:
-    """Run the kernel on ``desc`` (an ``[n, DESC_WIDTH]`` int64 CPU tensor) with ``hyper``
-    (10 float64 values, see ``_fused.c``) on ``threads`` threads."""
-    library().hfopt_adafactor_fused(desc.shape[0], desc.data_ptr(), hyper.data_ptr(), LARGE, threads)
+def fused_step_(params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, hyper,
+                stochastic_rounding=False, seed=0):
+    """One fused Adafactor step in place on CPU tensors; returns the fp32 tensor of each ``RMS(p)``.
+
+    Args:
+        params: parameters (fp32, bf16 or fp16, contiguous, one dtype), updated in place.
+        grads: their gradients (the parameters' dtype, or fp32), contiguous.
+        exp_avg_sqs: per parameter, fp32: ``exp_avg_sq_row`` when factored, else ``exp_avg_sq``.
+        exp_avg_sq_cols: ``exp_avg_sq_col`` of the factored parameters, in order.
+        exp_avgs: ``exp_avg`` per parameter (fp32), or empty without ``beta1``.
+        steps: step counts after the increment (>= 1).
+        positions: each parameter's position in the optimizer (seeds stochastic rounding).
+        hyper: ``eps1, eps2, clip_threshold, decay_rate, beta1 (-1: none), weight_decay,
+            scale_parameter, relative_step, warmup_init, lr`` as floats.
+        stochastic_rounding: round bf16 results stochastically. Defaults to ``False``.
+        seed: the stochastic rounding seed. Defaults to ``0``.
+    """
+    return require().fused_step_(params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, hyper,
+                                 stochastic_rounding, seed)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import operator
+import warnings
 from collections import defaultdict
 
 import torch
@@ -37,7 +38,7 @@ from torch.optim import Optimizer
 from .kernel import adafactor_update_, relative_step_size
 from .layouts import Packed, Single, Stacked
 from .rounding import generator_for, stochastic_round_to_bf16_
-from .validation import check_gradient, check_group, check_state
+from .validation import MAX_STEP, check_gradient, check_group, check_state
 from .workspace import Workspace
 
 __all__ = ["Adafactor"]
@@ -63,6 +64,11 @@ _EXTRA_DEFAULTS = {
 }
 #: every key a parameter's moments may live under
 _MOMENT_KEYS = ("exp_avg", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq")
+#: the options of a group, re-checked at step() when any of them changed
+_GROUP_KEYS = ("lr", "eps", "clip_threshold", "decay_rate", "beta1", "weight_decay", "scale_parameter",
+               "relative_step", "warmup_init") + tuple(_EXTRA_DEFAULTS)
+#: parameter dtypes the compiled kernel (fused=True) updates
+_FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 class Adafactor(Optimizer):
@@ -138,9 +144,11 @@ class Adafactor(Optimizer):
     def _reset_caches(self) -> None:
         self._workspace = Workspace()
         self._layouts: dict[tuple, Packed] = {}
+        # batch moments kept between steps: (position, kind, key) -> (buffer, views, their data_ptrs)
         self._kept: dict[tuple, tuple] = {}
         self._checked: dict = {}      # id(param) -> the state objects last checked (see _check_step)
-        self._fused_plans: dict = {}  # group position -> cached descriptor (see _step_fused)
+        self._groups_checked: dict = {}  # id(group) -> (group, fingerprint of its values when checked)
+        self._fused_warned: set = set()  # reasons already warned about (fused=True, default path taken)
 
     def add_param_group(self, param_group: dict) -> None:
         """Add a parameter group (missing options come from the defaults) after checking it.
@@ -163,16 +171,17 @@ class Adafactor(Optimizer):
         merged = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
         check_group(merged)
         if merged.get("fused"):
-            from .fused import library
-            library()
+            from .fused import require
+            require()
         super().add_param_group(param_group)
 
     def load_state_dict(self, state_dict: dict) -> None:
         """torch's ``load_state_dict``, then every parameter's state checked against its parameter.
 
-        On a mismatch (shapes, missing keys, dtypes, ``step``) it raises ``ValueError`` naming the
-        parameter's index, its shape and the offending tensor's shape/dtype, and the optimizer
-        keeps the state and groups it had before the call.
+        On a mismatch (shapes, missing keys, dtypes, ``step`` not an int in ``[0, 2**63 - 2]``) it
+        raises ``ValueError`` naming the parameter's index, its shape and the offending tensor's
+        shape/dtype; invalid group values raise as at construction. Either way the optimizer keeps
+        the state and groups it had before the call.
         """
         old_state, old_groups = self.state, self.param_groups
         super().load_state_dict(state_dict)
@@ -181,6 +190,10 @@ class Adafactor(Optimizer):
             for group in self.param_groups:
                 for key, value in _EXTRA_DEFAULTS.items():
                     group.setdefault(key, value)
+                check_group(group, constructing=False)
+                if group.get("fused"):
+                    from .fused import require
+                    require()
                 for p in group["params"]:
                     state = self.state.get(p)
                     if state:
@@ -189,7 +202,7 @@ class Adafactor(Optimizer):
         except Exception:
             self.state, self.param_groups = old_state, old_groups
             raise
-        self._checked, self._fused_plans, self._kept = {}, {}, {}
+        self._checked, self._kept, self._groups_checked = {}, {}, {}
 
     def state_dict(self) -> dict:
         """torch's ``state_dict``, with moments that are views into a batch buffer copied out.
@@ -251,22 +264,34 @@ class Adafactor(Optimizer):
                 loss = closure()
         self._check_step()
         position = 0
-        for group_index, group in enumerate(self.param_groups):
+        for group in self.param_groups:
             members = list(enumerate(group["params"], start=position))
             if group.get("fused"):
-                members = self._step_fused(group_index, group, members)
+                members = self._step_fused(group, members)
             for batch in self._batches(group, members):
                 self._update_batch(group, *batch)
             position += len(group["params"])
         return loss
 
     def _check_step(self) -> None:
-        """Check every gradient and every parameter's state before the step changes anything.
+        """Check every group, gradient and parameter state before the step changes anything.
 
-        A state already checked is recognised cheaply: the same dict, with the same number of
-        keys, holding the same tensor objects (what this optimizer left there), for a parameter
-        of the same shape; anything else is checked in full.
+        A group's values are checked again (as at construction) whenever they changed since they
+        were last checked (see :func:`_fingerprint`). A state already checked is recognised
+        cheaply: the same dict, with the same number of keys, a valid ``step``, holding the same
+        tensor objects with the same storage address, shape and dtype (what this optimizer left
+        there), for a parameter of the same shape; anything else is checked in full.
         """
+        groups_checked = {}
+        for group in self.param_groups:
+            fingerprint = _fingerprint(group)
+            last = self._groups_checked.get(id(group))
+            if last is None or last[0] is not group or last[1] != fingerprint:
+                check_group(group, constructing=False)
+                if group.get("fused"):
+                    from .fused import require
+                    require()
+            groups_checked[id(group)] = (group, fingerprint)
         checked = self._checked
         state_of = self.state
         strided = torch.strided
@@ -285,110 +310,84 @@ class Adafactor(Optimizer):
                         last = checked.get(id(p))  # params live as long as the optimizer
                         step = state.get("step")
                         fresh = (last is not None and last[0] is state and last[1] == len(state)
-                                 and last[2] == first_moment and last[3] == shape and type(step) is int and step >= 0)
+                                 and last[2] == first_moment and last[3] == shape and type(step) is int
+                                 and 0 <= step <= MAX_STEP)
                         if fresh:
-                            for key, tensor in last[4]:
-                                if state.get(key) is not tensor:
+                            for key, tensor, ptr, tshape, tdtype in last[4]:
+                                if (state.get(key) is not tensor or tensor.data_ptr() != ptr
+                                        or tensor.shape != tshape or tensor.dtype is not tdtype):
                                     fresh = False
                                     break
                         if not fresh:
                             check_state(index, p, state, first_moment)
-                            checked[id(p)] = (state, len(state), first_moment, shape,
-                                          tuple((k, state[k]) for k in _MOMENT_KEYS if k in state))
+                            checked[id(p)] = (state, len(state), first_moment, shape, _moment_records(state))
                 index += 1
+        self._groups_checked = groups_checked
 
-    def _step_fused(self, group_index: int, group: dict, members: list) -> list:
-        """Update the fp32 CPU parameters of ``members`` with the compiled kernel; return the rest.
+    def _step_fused(self, group: dict, members: list) -> list:
+        """Update the parameters of ``members`` that the compiled kernel serves; return the rest.
 
-        The kernel's descriptor (addresses and shapes of the moments) is cached per group and
-        reused while every state holds the same tensor objects; parameter and gradient
-        addresses and step counts are refreshed at every step. ``RMS`` is written by the kernel
-        into one buffer per group whose 0-dim views are the states' ``RMS``.
+        Served: CPU parameters in fp32, bf16 or fp16 (contiguous), with a gradient of their dtype
+        or fp32 (a non-contiguous gradient is copied contiguous first). The kernel is given the
+        current parameter, gradient and state tensors at every call, one call per (parameter
+        dtype, gradient dtype); nothing is cached between steps. The others are returned for
+        the default path, with a warning (once per optimizer and reason).
 
         Args:
-            group_index: the group's position (keys the cached descriptor).
             group: the parameter group.
-            members: ``(index, parameter)`` pairs of the group.
+            members: ``(index, parameter)`` pairs of the group (index within the optimizer).
         """
-        from .fused import DESC_WIDTH, run
+        from .fused import fused_step_
 
         use_first_moment = group["beta1"] is not None
-        fp32 = torch.float32
+        min_dim = group.get("min_dim_size_to_factor")
         optimizer_state = self.state
-        rest, params, grads, states = [], [], [], []
+        rest = []
+        calls: dict[tuple, list] = {}
         for i, p in members:
             grad = p.grad
             if grad is None:
                 continue
-            if not (p.dtype is fp32 and grad.dtype is fp32 and p.is_cpu
-                    and p.is_contiguous() and grad.is_contiguous()):
+            reason = _fused_refusal(p, grad)
+            if reason is not None:
+                if reason not in self._fused_warned:
+                    self._fused_warned.add(reason)
+                    warnings.warn(f"Adafactor(fused=True): parameter {i} ({reason}) is updated by the default "
+                                  f"(non-fused) path; the compiled kernel serves contiguous fp32/bf16/fp16 CPU "
+                                  f"parameters with gradients of their dtype or fp32", UserWarning, stacklevel=4)
                 rest.append((i, p))
                 continue
-            state = optimizer_state[p]
-            if len(state) == 0:
-                _init_state(state, grad, _factored(grad.shape, group.get("min_dim_size_to_factor")), use_first_moment)
-            params.append(p)
-            grads.append(grad)
-            states.append(state)
-        if not params:
-            return rest
-        plan = self._fused_plans.get(group_index)
-        if (plan is None or plan[4] != use_first_moment or len(plan[0]) != len(params)
-                or not all(map(operator.is_, plan[0], params))
-                or not all(s.get(k) is t for s, k, t in plan[1])):
-            plan = self._fused_plans[group_index] = self._fused_plan(params, states, use_first_moment, DESC_WIDTH)
-        desc, rms, rms_views = plan[2], plan[3], plan[5]
-        steps = []
-        for s in states:
-            step = s["step"] = s["step"] + 1
-            steps.append(step)
-        desc[:, 0] = torch.tensor([p.data_ptr() for p in params], dtype=torch.int64)  # p.data may be swapped
-        desc[:, 1] = torch.tensor([g.data_ptr() for g in grads], dtype=torch.int64)
-        desc[:, 10] = torch.tensor(steps, dtype=torch.int64)
-        eps1, eps2 = group["eps"]
-        beta1 = group["beta1"]
-        lr = group["lr"]
-        hyper = torch.tensor([0.0 if eps1 is None else float(eps1), float(eps2), float(group["clip_threshold"]),
-                              float(group["decay_rate"]), -1.0 if beta1 is None else float(beta1),
-                              float(group["weight_decay"]), float(bool(group["scale_parameter"])),
-                              float(bool(group["relative_step"])), float(bool(group["warmup_init"])),
-                              0.0 if lr is None else float(lr)], dtype=torch.float64)
-        run(desc, hyper, torch.get_num_threads())
-        for s, r in zip(states, rms_views):
-            s["RMS"] = r
+            calls.setdefault((p.dtype, grad.dtype), []).append((i, p, grad))
+        hyper = None
+        for batch in calls.values():
+            params, grads, sqs, cols, firsts, steps, positions, states = [], [], [], [], [], [], [], []
+            for i, p, grad in batch:
+                state = optimizer_state[p]
+                if len(state) == 0:
+                    _init_state(state, grad, _factored(grad.shape, min_dim), use_first_moment)
+                factored = "exp_avg_sq_row" in state
+                keys = _moment_keys(factored, use_first_moment)
+                _to_fp32_cpu_contiguous(state, keys)
+                params.append(p)
+                grads.append(grad if grad.is_contiguous() else grad.contiguous())
+                if factored:
+                    sqs.append(state["exp_avg_sq_row"])
+                    cols.append(state["exp_avg_sq_col"])
+                else:
+                    sqs.append(state["exp_avg_sq"])
+                if use_first_moment:
+                    firsts.append(state["exp_avg"])
+                steps.append(state["step"] + 1)
+                positions.append(i)
+                states.append(state)
+            if hyper is None:
+                hyper = _fused_hyper(group)
+            rms = fused_step_(params, grads, sqs, cols, firsts, steps, positions, hyper,
+                              bool(group.get("stochastic_rounding")), int(group.get("stochastic_rounding_seed", 0)))
+            for s, step, r in zip(states, steps, rms.unbind(0)):
+                s["step"] = step
+                s["RMS"] = r  # a view of this step's fresh RMS tensor
         return rest
-
-    @staticmethod
-    def _fused_plan(params, states, use_first_moment: bool, width: int) -> tuple:
-        """Moments made contiguous fp32 CPU tensors (as transformers moves them to the gradient's
-        dtype), and the descriptor of their addresses and shapes for the kernel."""
-        fp32 = torch.float32
-        held, rows = [], []
-        rms = torch.zeros(len(params), dtype=fp32)
-        for index, (p, s) in enumerate(zip(params, states)):
-            factored = "exp_avg_sq_row" in s
-            names = ("exp_avg_sq_row", "exp_avg_sq_col") if factored else ("exp_avg_sq",)
-            if use_first_moment:
-                names += ("exp_avg",)
-            for name in names:
-                t = s[name]
-                if t.dtype is not fp32 or not t.is_cpu or not t.is_contiguous():
-                    s[name] = t.to(device="cpu", dtype=fp32, memory_format=torch.contiguous_format)
-                held.append((s, name, s[name]))
-            shape = p.shape
-            if factored:
-                batch = 1
-                for d in shape[:-2]:
-                    batch *= d
-                dims = (batch, shape[-2], shape[-1], 1)
-                ptrs = (s["exp_avg_sq_row"].data_ptr(), s["exp_avg_sq_col"].data_ptr())
-            else:
-                dims = (1, 1, p.numel(), 0)
-                ptrs = (s["exp_avg_sq"].data_ptr(), 0)
-            first = s["exp_avg"].data_ptr() if use_first_moment else 0
-            rows.append((0, 0, *ptrs, first, rms.data_ptr() + index * rms.element_size(), *dims, 0))
-        desc = torch.tensor(rows, dtype=torch.int64).reshape(len(params), width)
-        return list(params), held, desc, rms, use_first_moment, rms.unbind(0)
 
     def _batches(self, group: dict, members: list):
         """Initialise state, count steps, yield ``(params, grads, states, factored, kind, position)``.
@@ -500,8 +499,11 @@ class Adafactor(Optimizer):
                 tensors = [s[k] for s in states]
                 kept = self._kept.get((position, kind, k))
                 if (kept is not None and kept[0].dtype == compute and kept[0].device == device
-                        and len(kept[1]) == len(tensors) and all(map(operator.is_, tensors, kept[1]))):
-                    moments[k] = kept[0]  # the state still holds this batch's views: update in place
+                        and len(kept[1]) == len(tensors) and all(map(operator.is_, tensors, kept[1]))
+                        and [t.data_ptr() for t in tensors] == kept[2]):
+                    # the state still holds this batch's views (same objects, same storage: a
+                    # `.data` swap or a dtype/device move gives another address): update in place
+                    moments[k] = kept[0]
                 else:
                     _to_compute(states, (k,), compute, device)
                     moments[k] = gather([s[k] for s in states])
@@ -523,10 +525,61 @@ class Adafactor(Optimizer):
             views = tuple(layout.views(moments[k], [s[k].shape for s in states]))
             for s, view in zip(states, views):
                 s[k] = view
-            self._kept[(position, kind, k)] = (moments[k], views)
+            self._kept[(position, kind, k)] = (moments[k], views, [v.data_ptr() for v in views])
         for s, r in zip(states, layout.scalars(rms_p)):
             s["RMS"] = r
         layout.release()
+
+
+def _fingerprint(group: dict) -> tuple:
+    """The group's option values as compared between steps: a value replaced, a list edited in
+    place or a tensor modified in place (its version counter) all change the fingerprint."""
+    out = []
+    for key in _GROUP_KEYS:
+        value = group.get(key)
+        if isinstance(value, torch.Tensor):
+            value = (value, value._version)
+        elif isinstance(value, (list, tuple)):
+            value = tuple((v, v._version) if isinstance(v, torch.Tensor) else v for v in value)
+        out.append(value)
+    return tuple(out)
+
+
+def _moment_records(state: dict) -> tuple:
+    """``(key, tensor, data_ptr, shape, dtype)`` of each moment in ``state``, as checked."""
+    return tuple((k, t, t.data_ptr(), t.shape, t.dtype) for k in _MOMENT_KEYS if isinstance(t := state.get(k), torch.Tensor))
+
+
+def _fused_refusal(p: torch.Tensor, grad: torch.Tensor):
+    """Why the compiled kernel cannot update ``p`` (``None`` when it can)."""
+    if not p.is_cpu:
+        return f"on {p.device.type}: the kernel is CPU-only"
+    if p.dtype not in _FUSED_DTYPES:
+        return f"dtype {p.dtype}"
+    if grad.dtype is not p.dtype and grad.dtype is not torch.float32:
+        return f"a {grad.dtype} gradient for a {p.dtype} parameter"
+    if not p.is_contiguous():
+        return "not contiguous"
+    return None
+
+
+def _to_fp32_cpu_contiguous(state: dict, keys) -> None:
+    """Like transformers (moments in the fp32 compute dtype), as contiguous CPU tensors."""
+    fp32 = torch.float32
+    for k in keys:
+        t = state[k]
+        if t.dtype is not fp32 or not t.is_cpu or not t.is_contiguous():
+            state[k] = t.to(device="cpu", dtype=fp32, memory_format=torch.contiguous_format)
+
+
+def _fused_hyper(group: dict) -> list:
+    """The group's hyperparameters as the kernel takes them (see :func:`~hfopt_adafactor.fused.fused_step_`)."""
+    eps1, eps2 = group["eps"]
+    beta1, lr = group["beta1"], group["lr"]
+    return [0.0 if eps1 is None else float(eps1), float(eps2), float(group["clip_threshold"]),
+            float(group["decay_rate"]), -1.0 if beta1 is None else float(beta1), float(group["weight_decay"]),
+            float(bool(group["scale_parameter"])), float(bool(group["relative_step"])),
+            float(bool(group["warmup_init"])), 0.0 if lr is None else float(lr)]
 
 
 def _compact(state: dict) -> dict:

@@ -19,6 +19,9 @@ import torch
 #: the bool options, and the options that may also be ``None``
 _BOOLS = ("scale_parameter", "relative_step", "warmup_init", "stochastic_rounding")
 _OPTIONAL_BOOLS = ("foreach", "fused")
+#: the largest step count a state may hold: its next step must fit in an int64 (as torch saves it
+#: and as the compiled kernel counts), so a step never fails half-way on an overflow
+MAX_STEP = 2**63 - 2
 
 
 def _is_bool(value) -> bool:
@@ -50,13 +53,17 @@ def _integer(name: str, value) -> int:
     return int(value)
 
 
-def check_group(group: dict) -> None:
+def check_group(group: dict, *, constructing: bool = True) -> None:
     """Raise ``TypeError``/``ValueError`` when a parameter group's hyperparameters are invalid.
 
     Args:
         group: the merged parameter group (``lr``, ``eps``, ``clip_threshold``, ``decay_rate``,
             ``beta1``, ``weight_decay``, the bool options, ``min_dim_size_to_factor``,
             ``stochastic_rounding_seed``, ``foreach``, ``fused``).
+        constructing: ``True`` at construction / ``add_param_group``; ``False`` for a group
+            checked again at ``step()`` or ``load_state_dict``, where an ``lr`` beside
+            ``relative_step=True`` is allowed and not checked (``AdafactorSchedule`` writes the
+            reported rate there, as transformers' does; the step ignores it). Defaults to ``True``.
     """
     for name in _BOOLS:
         if name in group and not _is_bool(group[name]):
@@ -68,7 +75,9 @@ def check_group(group: dict) -> None:
 
     lr, relative_step = group["lr"], group["relative_step"]
     if lr is not None and relative_step:
-        raise ValueError("Cannot combine manual `lr` and `relative_step=True` options")
+        if constructing:
+            raise ValueError("Cannot combine manual `lr` and `relative_step=True` options")
+        lr = None  # written by a schedule, unused by the step
     if group["warmup_init"] and not relative_step:
         raise ValueError("`warmup_init=True` requires `relative_step=True`")
     if lr is None and not relative_step:
@@ -145,7 +154,7 @@ def _expected_shapes(shape: tuple, factored: bool) -> dict:
 def check_state(index: int, p: torch.Tensor, state: dict, use_first_moment: bool) -> None:
     """Raise ``ValueError`` when a parameter's (loaded) state does not fit the parameter.
 
-    Checked: ``step`` is an int >= 0; the second moment is either factored (``exp_avg_sq_row`` of
+    Checked: ``step`` is an int in ``[0, MAX_STEP]`` (``2**63 - 2``: the next step fits in an int64); the second moment is either factored (``exp_avg_sq_row`` of
     shape ``p.shape[:-1]`` and ``exp_avg_sq_col`` of shape ``p.shape[:-2] + p.shape[-1:]``, for
     ``p`` with 2 or more dimensions) or full (``exp_avg_sq`` shaped like ``p``); ``exp_avg``
     (required when the group has ``beta1``) is shaped like ``p``; every moment is a
@@ -164,6 +173,9 @@ def check_state(index: int, p: torch.Tensor, state: dict, use_first_moment: bool
         raise ValueError(f"{where}: missing 'step'")
     if _is_bool(step) or not isinstance(step, numbers.Integral) or step < 0:
         raise ValueError(f"{where}: 'step' must be an int >= 0, got {type(step).__name__} {step!r}")
+    if step > MAX_STEP:
+        raise ValueError(f"{where}: 'step' {step!r} is too large: at most 2**63 - 2, so that the next step count "
+                         f"fits in an int64")
     has_row, has_col = "exp_avg_sq_row" in state, "exp_avg_sq_col" in state
     if has_row or has_col:
         if not (has_row and has_col):
