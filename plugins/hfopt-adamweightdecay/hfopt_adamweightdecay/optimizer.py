@@ -258,14 +258,18 @@ else:
 
         def build(self, var_list):
             """Create the slot variables of ``var_list`` (on TensorFlow, outside any ``tf.function``)."""
+            self._built_variables = {self._var_key(v): v for v in var_list}
             _build_outside_functions(super().build, var_list)
 
         def _use_weight_decay(self, variable):
+            # On TensorFlow Keras hands over the backing tf.Variable ("dense/bias:0"): decide on the
+            # Keras variable it backs, so every backend matches the same path and name.
             key = self._var_key(variable)
             use = self._decay_cache.get(key)
             if use is None:
-                use = self._decay_cache[key] = self._do_use_weight_decay(getattr(variable, "path", variable.name),
-                                                                         variable.name)
+                variable = getattr(self, "_built_variables", {}).get(key, variable)
+                path = getattr(variable, "path", None) or re.sub(r":\d+$", "", variable.name)
+                use = self._decay_cache[key] = self._do_use_weight_decay(path, variable.name)
             return use
 
         def get_config(self):
