@@ -23,14 +23,11 @@ from pathlib import Path
 from mkdocs.structure.files import File
 
 WARMUP, STEPS = 100, 1000
-#: ``--set`` values for schedules that need (or are clearer with) more than the step counts.
-SETTINGS = {
-    "cosine_with_restarts": {"num_cycles": 3},
-    "polynomial": {"power": 2.0},
-    "cosine_with_min_lr": {"min_lr_rate": 0.1},
-    "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1},
-    "warmup_stable_decay": {"num_decay_steps": 200},
-}
+
+
+def _settings(spec) -> dict:
+    """The ``--set`` values of a schedule's curve: the example arguments its plugin declares."""
+    return dict(spec.example)
 MARKER = "<!-- schedule-curves -->"
 _state: dict = {"tmp": None, "curves": [], "refused": []}
 
@@ -98,7 +95,7 @@ def on_files(files, config):
             _state["refused"].append((spec, err.removeprefix("hfopt plot: error: ")))
             continue
         argv = ["plot", spec.name, "--warmup", str(WARMUP), "--steps", str(STEPS)]
-        for key, value in SETTINGS.get(spec.name, {}).items():
+        for key, value in _settings(spec).items():
             argv += ["--set", f"{key}={value}"]
         target = tmp / f"{spec.name}.png"
         code, err = _plot([*argv, "-o", str(target)])
@@ -106,7 +103,7 @@ def on_files(files, config):
             _state["refused"].append((spec, err.removeprefix("hfopt plot: error: ")))
             continue
         _state["curves"].append((spec, f"hfopt {shlex.join(argv)} -o {spec.name}.png"))
-        plotted.append((spec.name, SETTINGS.get(spec.name, {})))
+        plotted.append((spec.name, _settings(spec)))
     overview, settings = _overview(plotted)
     if overview:
         argv = ["plot", *overview, "--warmup", str(WARMUP), "--steps", str(STEPS)]
@@ -122,7 +119,7 @@ def on_files(files, config):
 
 def _formula(spec) -> str | None:
     """The first literal block (after a line ending in ``::``) of the schedule module's docstring."""
-    from hfopt_core._plot import describe
+    from hfopt_core._show import describe
 
     lines = describe(spec)["module_docstring"].splitlines()
     for i, line in enumerate(lines):

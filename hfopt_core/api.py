@@ -9,6 +9,7 @@ from ._lazy import missing_framework
 from .errors import FrameworkError
 from .manager import get_manager, resolve
 from .scheduler_type import SchedulerType
+from .specs import resolve_step_counts
 from ._schedules import framework_of
 from .types import PluginInfo
 
@@ -82,6 +83,12 @@ def schedule_arguments(spec, factory, num_warmup_steps=None, num_training_steps=
 
     declared = declaration(spec, factory)
     label = _label(spec)
+    if isinstance(num_warmup_steps, str):
+        num_warmup_steps = resolve_step_counts({"num_warmup_steps": num_warmup_steps},
+                                               num_training_steps)["num_warmup_steps"]
+    if isinstance(scheduler_specific_kwargs, Mapping) and any(
+            isinstance(v, str) for v in scheduler_specific_kwargs.values()):
+        scheduler_specific_kwargs = resolve_step_counts(scheduler_specific_kwargs, num_training_steps)
     common = {"num_warmup_steps": num_warmup_steps, "num_training_steps": num_training_steps}
     if not declared.accepts_kwargs:
         if scheduler_specific_kwargs is not None and not isinstance(scheduler_specific_kwargs, Mapping):

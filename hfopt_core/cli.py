@@ -79,9 +79,15 @@ def _doctor(args) -> int:
 
 
 def _show(args) -> int:
-    from ._plot import describe, find_specs, format_description
+    from ._show import describe, describe_spec, find_specs, format_description, format_spec_description
+    from .specs import parse_spec
 
-    infos = [describe(spec) for spec in find_specs(args.name, args.kind)]
+    spec = parse_spec(args.name)
+    if not isinstance(spec, str):
+        info = describe_spec(spec)
+        print(json.dumps(info, indent=2) if args.json else format_spec_description(info))
+        return 0
+    infos = [describe(found) for found in find_specs(spec, args.kind)]
     if args.json:
         print(json.dumps(infos, indent=2))
     else:
@@ -90,23 +96,57 @@ def _show(args) -> int:
 
 
 def _plot(args) -> int:
-    from ._plot import curves, parse_settings, to_csv, write_png
+    from ._plot import curves, parse_settings, sample_steps, to_csv, write_png
+    from .specs import parse_spec
 
-    values = curves(args.names, warmup=args.warmup, steps=args.steps, settings=parse_settings(args.set), lr=args.lr)
+    names = [parse_spec(name) for name in args.names]
+    values = curves(names, warmup=args.warmup, steps=args.steps, settings=parse_settings(args.set), lr=args.lr)
+    steps = sample_steps(args.steps)
+    to_stdout = args.output == "-" or (args.csv and args.output is None)
     if args.csv:
-        text = to_csv(values)
-        if args.output in (None, "-"):
+        text = to_csv(values, steps)
+        if to_stdout:
             sys.stdout.write(text)
             return 0
         with open(args.output, "w", newline="") as f:
             f.write(text)
     else:
-        output = args.output or "curve.png"
-        names = ", ".join(values) if len(values) <= 4 else f"{len(values)} schedules"
-        title = f"{names}: warmup {args.warmup}, {args.steps} steps" + (f", lr {args.lr:g}" if args.lr else "")
-        write_png(values, output, title=title, lr=args.lr)
+        labels = ", ".join(values) if len(values) <= 4 else f"{len(values)} schedules"
+        title = f"{labels}: warmup {args.warmup}, {args.steps} steps" + (f", lr {args.lr:g}" if args.lr else "")
+        if to_stdout:
+            sys.stdout.flush()
+            write_png(values, sys.stdout.buffer, title=title, lr=args.lr, steps=steps)
+            sys.stdout.buffer.flush()
+            return 0
+        write_png(values, args.output or "curve.png", title=title, lr=args.lr, steps=steps)
     print(args.output or "curve.png")
     return 0
+
+
+def _count(option: str):
+    """An argparse type: a non-negative int of at most 2**53 steps, else an error naming ``option``."""
+    def parse(text: str) -> int:
+        from ._plot import MAX_STEPS
+
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer, got {text[:40]!r}") from None
+        if not 0 <= value <= MAX_STEPS:
+            shown = text if len(text) <= 30 else text[:27] + "..."
+            raise argparse.ArgumentTypeError(f"{option} must be between 0 and {MAX_STEPS}, got {shown}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--lr must be a number, got {text[:40]!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"--lr must be a positive finite number, got {text[:40]}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -124,21 +164,26 @@ def main(argv=None) -> int:
     p_doctor.set_defaults(run=_doctor)
     p_show = sub.add_parser("show", help="describe a schedule, optimizer or accumulator: provider, frameworks, "
                                          "signature, scheduler_specific_kwargs, docstring")
-    p_show.add_argument("name", help="registry name or alias (see `hfopt list`)")
+    p_show.add_argument("name", help="registry name or alias (see `hfopt list`), or a spec: JSON, @file.json, "
+                                     "@file.yaml (see docs/schedules-as-data.md)")
     p_show.add_argument("--kind", choices=("schedule", "optimizer", "accumulator"),
                         help="only this kind (a name may be both, e.g. adafactor)")
     p_show.add_argument("--json", action="store_true", help="print a JSON list (one object per match)")
     p_show.set_defaults(run=_show)
     p_plot = sub.add_parser("plot", help="draw the learning-rate curves of installed schedules (PNG; needs "
                                          "hfopt-core[plot]) or write them as CSV")
-    p_plot.add_argument("names", nargs="+", metavar="NAME", help="schedule names or aliases, on one chart")
-    p_plot.add_argument("--warmup", type=int, default=100, help="num_warmup_steps (default 100)")
-    p_plot.add_argument("--steps", type=int, default=1000, help="num_training_steps, last step drawn (default 1000)")
+    p_plot.add_argument("names", nargs="+", metavar="NAME",
+                        help="schedule names or aliases, or specs (JSON, @file.json, @file.yaml), on one chart")
+    p_plot.add_argument("--warmup", type=_count("--warmup"), default=100, help="num_warmup_steps (default 100)")
+    p_plot.add_argument("--steps", type=_count("--steps"), default=1000,
+                        help="num_training_steps, last step drawn (default 1000); runs longer than 2000 steps "
+                             "are drawn at 2001 evenly spaced steps")
     p_plot.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a scheduler_specific_kwargs entry (Python literal or string), repeatable; "
                              "goes to every named schedule that accepts KEY")
-    p_plot.add_argument("--lr", type=float, help="peak learning rate: draw lr * multiplier (default: multipliers)")
-    p_plot.add_argument("-o", "--output", help="output file (default curve.png; with --csv, stdout)")
+    p_plot.add_argument("--lr", type=_positive_float, help="peak learning rate: draw lr * multiplier (default: multipliers)")
+    p_plot.add_argument("-o", "--output", help="output file, - for standard output (default curve.png; with --csv, "
+                                               "standard output)")
     p_plot.add_argument("--csv", action="store_true", help="write the values as CSV instead of a PNG")
     p_plot.set_defaults(run=_plot)
     args = parser.parse_args(argv)

@@ -21,9 +21,11 @@ from hfopt_core.cli import main
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "hfopt-plugin-template"
 
-#: settings each first-party schedule needs with optimizer=None beyond the step counts.
-NEEDS = {"warmup_stable_decay": {"num_decay_steps": 20}, "cosine_with_min_lr": {"min_lr_rate": 0.1},
-         "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1}}
+
+
+def needs(spec) -> dict:
+    """The settings a schedule's curve is drawn with: the example arguments its plugin declares."""
+    return dict(spec.example)
 
 
 
@@ -59,14 +61,20 @@ def test_show_describes_every_installed_schedule(spec, capsys):
     assert info["signature"] == f"{factory.__name__}{signature}"
     assert [p["name"] for p in info["parameters"]] == list(signature.parameters)
     assert info["docstring"] == inspect.getdoc(factory)
-    assert info["takes"] == list(spec.takes) and info["requires"] == list(spec.requires)
+    # the signature is the declaration: the step counts it names, required when they have no default
+    params = list(signature.parameters.values())[1:]
+    takes = [a for a in ("num_warmup_steps", "num_training_steps") if a in [p.name for p in params]]
+    required = [p.name for p in params if p.name in takes and p.default is inspect.Parameter.empty]
+    assert info["takes"] == takes and info["requires"] == required
+    assert info["example"] == dict(spec.example)
     code, text, _ = run(capsys, "show", spec.name, "--kind", "schedule")
     assert code == 0 and f"provided by   {distribution} {version}" in text and info["signature"] in text
 
 
 def test_show_lists_the_scheduler_specific_kwargs_from_the_signature(capsys):
-    expected = {"cosine": ["num_cycles"], "linear": [], "constant": [],
-                "inverse_sqrt": ["timescale"], "polynomial": ["lr_end", "power", "lr_init"],
+    # what get_scheduler accepts, last_epoch included (transformers passes it on too): one computation
+    expected = {"cosine": ["num_cycles", "last_epoch"], "linear": ["last_epoch"], "constant": [],
+                "inverse_sqrt": ["timescale", "last_epoch"], "polynomial": ["lr_end", "power", "last_epoch", "lr_init"],
                 "reduce_lr_on_plateau": "**kwargs"}
     for name, kwargs in expected.items():
         [info] = json.loads(run(capsys, "show", name, "--json")[1])
@@ -104,7 +112,7 @@ def test_show_and_plot_a_third_party_schedule(site, capsys):
     [info] = json.loads(run(capsys, "show", "half", "--json")[1])
     assert (info["distribution"], info["version"]) == ("acme-half", "1.2")
     assert info["signature"] == "get_half_schedule(optimizer, num_warmup_steps, num_training_steps, scale=1.0, last_epoch=-1)"
-    assert info["scheduler_specific_kwargs"] == ["scale"]
+    assert info["scheduler_specific_kwargs"] == ["scale", "last_epoch"]
     code, out, _ = run(capsys, "plot", "half", "linear", "--warmup", "2", "--steps", "6", "--set", "scale=3", "--csv")
     assert code == 0
     values = read_csv(out)
@@ -123,7 +131,7 @@ def test_show_and_plot_the_template_plugin(site, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(TEMPLATE))
     importlib.invalidate_caches()
     [info] = json.loads(run(capsys, "show", "exponential", "--json")[1])
-    assert info["distribution"] == "my-hfopt-plugin" and info["scheduler_specific_kwargs"] == ["half_life"]
+    assert info["distribution"] == "my-hfopt-plugin" and info["scheduler_specific_kwargs"] == ["half_life", "last_epoch"]
     assert "0.5 ** ((t - W) / h)" in info["module_docstring"]
     [opt] = json.loads(run(capsys, "show", "sign_sgd", "--json")[1])
     assert opt["kind"] == "optimizer" and opt["signature"].startswith("SignSGD(params")
@@ -164,7 +172,7 @@ def test_plot_lr_scales_and_feeds_lr_init_where_needed(capsys):
 @pytest.mark.parametrize("spec", schedule_specs(), ids=lambda s: s.name)
 def test_plot_every_installed_schedule_or_refuse_it_with_the_reason(spec, tmp_path, capsys):
     out_file = tmp_path / "curve.csv"
-    settings = [f"{k}={v}" for k, v in NEEDS.get(spec.name, {}).items()]
+    settings = [f"{k}={v}" for k, v in needs(spec).items()]
     argv = ["plot", spec.name, "--warmup", "5", "--steps", "50", "--csv", "-o", str(out_file)]
     for s in settings:
         argv += ["--set", s]
@@ -176,7 +184,7 @@ def test_plot_every_installed_schedule_or_refuse_it_with_the_reason(spec, tmp_pa
             assert "not a function of the step alone" in err and "scheduler.step(metric)" in err
         return
     assert code == 0 and out.strip() == str(out_file), err
-    oracle = {**NEEDS.get(spec.name, {}), **({"lr_init": 1.0} if spec.name == "polynomial" else {})}
+    oracle = {**needs(spec), **({"lr_init": 1.0} if spec.name == "polynomial" else {})}
     fn = get_scheduler(spec.name, None, 5, 50, oracle)  # polynomial: lr_init defaults to 1.0 without --lr
     assert read_csv(out_file.read_text())[spec.name] == [float(fn(t)) for t in range(51)]
 

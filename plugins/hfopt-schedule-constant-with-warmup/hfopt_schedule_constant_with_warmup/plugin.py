@@ -10,6 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_constant_with_warmup:get_constant_schedule_with_warmup",
         frameworks=("python", "torch", "keras"),
         summary="linear warmup, then the optimizer's learning rate",
-        takes=("num_warmup_steps",), requires=("num_warmup_steps",), accepts_kwargs=False,
+        accepts_kwargs=False,
         exports=("get_constant_schedule_with_warmup",),
     )

@@ -10,6 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_constant:get_constant_schedule",
         frameworks=("python", "torch", "keras"),
         summary="the optimizer's learning rate at every step",
-        takes=(), requires=(), accepts_kwargs=False,
+        accepts_kwargs=False,
         exports=("get_constant_schedule",),
     )

@@ -10,5 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_cosine_warmup_with_min_lr:get_cosine_with_min_lr_schedule_with_warmup_lr_rate",
         frameworks=("python", "torch", "keras"),
         summary="warmup from a start rate, then cosine decay to min_lr",
+        example={"min_lr_rate": 0.1, "warmup_lr_rate": 0.1},
         exports=("get_cosine_with_min_lr_schedule_with_warmup_lr_rate",),
     )

@@ -10,5 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_cosine_with_restarts:get_cosine_with_hard_restarts_schedule_with_warmup",
         frameworks=("python", "torch", "keras"),
         summary="linear warmup, then cosine decays to 0 with hard restarts",
+        example={"num_cycles": 3},
         exports=("get_cosine_with_hard_restarts_schedule_with_warmup",),
     )

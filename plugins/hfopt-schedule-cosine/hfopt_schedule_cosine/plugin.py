@@ -10,5 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_cosine:get_cosine_schedule_with_warmup",
         frameworks=("python", "torch", "keras"),
         summary="linear warmup, then cosine decay to 0",
+        example={"num_cycles": 0.5},
         exports=("get_cosine_schedule_with_warmup",),
     )

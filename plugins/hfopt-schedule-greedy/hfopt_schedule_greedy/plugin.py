@@ -10,6 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_greedy:get_greedy_schedule",
         frameworks=("torch",),
         summary="GreedyLR: raise the lr while a metric improves, lower it on plateaus",
-        takes=(), requires=(),
+        example={"patience": 2, "factor": 0.5},
         exports=("get_greedy_schedule", "GreedyLR", "StreamingAverage"),
     )

@@ -10,6 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_inverse_sqrt:get_inverse_sqrt_schedule",
         frameworks=("python", "torch", "keras"),
         summary="linear warmup, then 1/sqrt decay",
-        takes=("num_warmup_steps",), requires=("num_warmup_steps",),
+        example={"timescale": 50},
         exports=("get_inverse_sqrt_schedule",),
     )

@@ -10,6 +10,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_reduce_lr_on_plateau:get_reduce_on_plateau_schedule",
         frameworks=("torch",),
         summary="torch ReduceLROnPlateau: lower the lr when a metric plateaus",
-        takes=(), requires=(),
+        example={"patience": 2, "factor": 0.5},
         exports=("get_reduce_on_plateau_schedule",),
     )

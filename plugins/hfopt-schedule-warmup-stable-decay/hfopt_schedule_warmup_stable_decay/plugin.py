@@ -11,6 +11,6 @@ def hfopt_schedules():
         factory="hfopt_schedule_warmup_stable_decay:get_wsd_schedule",
         frameworks=("python", "torch", "keras"),
         summary="warmup, stable phase, then decay to min_lr_ratio",
-        requires=("num_warmup_steps",),
+        example={"num_decay_steps": "20%"},
         exports=("get_wsd_schedule",),
     )
