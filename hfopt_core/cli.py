@@ -2,7 +2,8 @@
 
 ``hfopt list`` shows every plugin, its status and what it provides (names provided more than once
 are marked); ``hfopt doctor`` reports what needs fixing and how; ``hfopt show NAME`` describes a
-component; ``hfopt plot NAME ...`` draws schedule curves (PNG, or ``--csv``).
+component; ``hfopt plot NAME ...`` draws schedule curves (PNG, or ``--csv``); ``hfopt simulate SPEC``
+dry-runs a schedule spec (every group's lr at every update, and the classic mistakes).
 """
 from __future__ import annotations
 
@@ -186,6 +187,9 @@ def main(argv=None) -> int:
                                                "standard output)")
     p_plot.add_argument("--csv", action="store_true", help="write the values as CSV instead of a PNG")
     p_plot.set_defaults(run=_plot)
+    from ._simulate import add_parser as add_simulate
+
+    add_simulate(sub)
     args = parser.parse_args(argv)
     try:
         return args.run(args)
@@ -193,7 +197,7 @@ def main(argv=None) -> int:
         sys.stdout = open(os.devnull, "w")
         return 0
     except (ValueError, TypeError, ImportError, OSError, HfoptError) as exc:
-        if args.command not in ("show", "plot"):
+        if args.command not in ("show", "plot", "simulate"):
             raise
         print(f"hfopt {args.command}: error: {exc}", file=sys.stderr)
         return 1
