@@ -9,7 +9,7 @@ torch nor tensorflow.
 from __future__ import annotations
 
 from .api import get_accumulator, get_optimizer, get_scheduler, list_plugins, register_keras_objects
-from ._jax import optax_schedule
+from .compose import optax_schedule
 from .errors import (
     FrameworkError,
     HfoptError,
@@ -26,8 +26,6 @@ from ._schedules import StepFunction, as_scheduler
 from ._scheduler_map import TYPE_TO_SCHEDULER_FUNCTION
 from .types import AccumulatorSpec, ComponentSpec, OptimizerSpec, PluginInfo, ScheduleSpec
 
-__version__ = "0.1.0"
-
 __all__ = [
     "AccumulatorSpec", "ComponentSpec", "FrameworkError", "HfoptError", "HfoptPluginWarning",
     "MissingPluginError", "OptimizerSpec", "PluginConflictError", "PluginInfo", "PluginLoadError",
@@ -38,7 +36,15 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Lazily re-export what installed plugins export (``from hfopt_core import AdamW``)."""
+    """Lazily re-export what installed plugins export (``from hfopt_core import AdamW``).
+
+    ``__version__`` is read once from the installed distribution's metadata (its pyproject states it).
+    """
+    if name == "__version__":
+        from ._discovery import metadata
+
+        version = globals()["__version__"] = metadata().version("hfopt-core")
+        return version
     if name.startswith("__"):
         raise AttributeError(name)
     from ._catalog import distribution_for_export

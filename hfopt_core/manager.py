@@ -1,18 +1,27 @@
-"""Plugin discovery and the component registry.
+"""The plugin manager: one object that loads the installed plugins and answers lookups.
 
 One :class:`PluginManager` per process (:func:`get_manager`) finds the ``"hfopt"`` entry points
-of every installed distribution through :mod:`importlib.metadata`, imports each plugin module,
-registers it with pluggy under its distribution's name, calls the hooks through pluggy and
-answers lookups by (kind, name, framework).
+of every installed distribution, imports each plugin module, registers it with pluggy under its
+distribution's name, calls the hooks through pluggy and answers lookups by (kind, name, framework).
+Each job lives in a module of its own, and this module composes them (and stays the documented
+import path of all the names below):
+
+* discovery: :mod:`hfopt_core._discovery` (:func:`installed_entry_points`, :func:`normalize`, :func:`resolve`);
+* environment policy: :mod:`hfopt_core._environment` (the ``HFOPT_*`` variables);
+* fault isolation: :mod:`hfopt_core._isolation` (what pluggy registers is a guarded stand-in);
+* registry and conflicts: :mod:`hfopt_core._registry` (:class:`Conflict`);
+* doctor: :mod:`hfopt_core._doctor` (:class:`Problem`).
 
 A plugin is identified by the distribution that ships it: two distributions whose entry points
 share a name are two plugins, and neither can shadow the other. Whatever goes wrong inside one
 plugin (its import raises, even ``SystemExit``; a hook raises or returns something that is not
-a spec; it implements a hook that does not exist) or in one distribution's metadata marks only
-that plugin broken, with the reason; the others keep working in this call and every later one.
-Loading is all-or-nothing: the registry a lookup sees is only ever replaced by a complete one.
+a spec; it implements a hook that does not exist; its entry point provides no hook at all) or in
+one distribution's metadata (unreadable, an empty or malformed entry-point value, an entry point
+declared twice) marks only that plugin broken, with the reason; the others keep working in this
+call and every later one. Loading is all-or-nothing: the registry a lookup sees is only ever
+replaced by a complete one.
 
-Environment variables (read when a manager first loads):
+Environment variables (read when a manager first loads; ``hfopt doctor`` checks them):
 
 ``HFOPT_DISABLE_PLUGIN_AUTOLOAD``
     ``1``/``true``: import no installed plugin (``hfopt list`` still lists them, as disabled;
@@ -27,25 +36,30 @@ Environment variables (read when a manager first loads):
     which distribution provides a name that several provide, without disabling the others.
 ``HFOPT_STRICT_PLUGINS``
     ``1``/``true``: while any plugin is broken, every lookup raises :class:`PluginLoadError` (for CI).
+
+A flag whose value is neither true (``1/true/yes/on``) nor false (``0/false/no/off``) counts as
+set; a list that names no plugin (``","``) counts as empty; an ``HFOPT_*`` name that is none of
+these is ignored. Each of these is warned about (:class:`HfoptPluginWarning`) and reported by
+``hfopt doctor``.
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import os
-import pkgutil
-import re
-import sys
 import threading
 import warnings
-from collections import defaultdict
-from dataclasses import dataclass
 
 import pluggy
 
-from . import hookspecs
+from . import _environment, _registry, hookspecs
 from ._catalog import distribution_for
+from ._discovery import ENTRY_POINT_GROUP, installed_entry_points, metadata, normalize, resolve
+from ._discovery import describe_exception as _describe
+from ._doctor import Problem, conflict_problems, plugin_problems, preference_problems
+from ._doctor import enable_fix as _enable_fix
+from ._isolation import guarded
+from ._registry import Conflict, Registry, split_source
 from .errors import (
     FrameworkError,
     HfoptPluginWarning,
@@ -55,104 +69,12 @@ from .errors import (
 )
 from .types import SPEC_TYPES, ComponentSpec, PluginInfo
 
-ENTRY_POINT_GROUP = "hfopt"
-_TRUE = {"1", "true", "yes", "on"}
-_VARIABLES = ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS")
+__all__ = [
+    "ENTRY_POINT_GROUP", "Conflict", "PluginManager", "Problem", "get_manager", "installed_entry_points",
+    "normalize", "resolve", "set_manager",
+]
 
 
-def normalize(name: str) -> str:
-    """PEP 503 normalized form of a distribution or plugin name (``Foo_Bar`` -> ``foo-bar``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-@functools.lru_cache(maxsize=None)
-def resolve(import_string: str):
-    """The object an import string names (``"package.module:attr.sub"``), cached per process.
-
-    This is :func:`pkgutil.resolve_name`; failures are not cached.
-    """
-    return pkgutil.resolve_name(import_string)
-
-
-def _metadata():
-    if sys.version_info >= (3, 10):
-        from importlib import metadata
-    else:  # pragma: no cover - the backport has the 3.10+ API
-        import importlib_metadata as metadata
-    return metadata
-
-
-def _env_flag(environ, key: str) -> bool:
-    return environ.get(key, "").strip().lower() in _TRUE
-
-
-def _env_list(environ, key: str) -> list[str] | None:
-    value = environ.get(key)
-    if value is None:
-        return None
-    return [v.strip() for v in value.split(",") if v.strip()]
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-# -- discovery -----------------------------------------------------------------------------------
-def _dist_key(dist) -> str:
-    # importlib.metadata's own de-duplication key: the name from the folder, no METADATA parse
-    key = getattr(dist, "_normalized_name", None)
-    return normalize(key) if key else normalize(dist.metadata["Name"] or "")
-
-
-def _declares_group(dist, group: str) -> bool:
-    """Whether undecodable ``entry_points.txt`` bytes mention ``[group]`` (unknown: ``True``)."""
-    path = getattr(dist, "_path", None)
-    try:
-        return f"[{group}]".encode() in (path / "entry_points.txt").read_bytes()
-    except (OSError, TypeError):
-        return True
-
-
-def installed_entry_points(group: str = ENTRY_POINT_GROUP) -> list[PluginInfo]:
-    """One :class:`PluginInfo` per entry point of ``group`` of each installed distribution.
-
-    In ``sys.path`` order; the first distribution of a name on ``sys.path`` wins, as in
-    :mod:`importlib.metadata`. The plugin is named after its distribution (``"dist:entry-point"``
-    when the distribution declares several entry points in ``group``) and has status ``"ok"``
-    (not loaded yet). A distribution whose metadata cannot be read is returned ``"broken"`` with
-    the reason when it declares (or may declare) ``group``, and skipped otherwise: an unrelated
-    broken package is not ours to report.
-    """
-    metadata = _metadata()
-    found: list[PluginInfo] = []
-    seen: set[str] = set()
-    for dist in metadata.distributions():
-        key = "?"
-        try:
-            key = _dist_key(dist)
-            if key in seen:
-                continue
-            seen.add(key)
-            text = dist.read_text("entry_points.txt")
-            if not text or f"[{group}]" not in text:
-                continue
-            eps = [ep for ep in dist.entry_points if ep.group == group]
-            meta = dist.metadata  # parsed once: Name and Version
-            name, version = meta["Name"] or key, meta["Version"]
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:  # noqa: BLE001 - one unreadable distribution must not stop discovery
-            if isinstance(exc, UnicodeDecodeError) and not _declares_group(dist, group):
-                continue
-            found.append(PluginInfo(key, key, None, "broken", f"unreadable metadata: {_describe(exc)}"))
-            continue
-        for ep in eps:
-            plugin = name if len(eps) == 1 else f"{name}:{ep.name}"
-            found.append(PluginInfo(plugin, name, version, "ok", entry_point=ep.value))
-    return found
-
-
-# -- the manager ---------------------------------------------------------------------------------
 class _HookManager(pluggy.PluginManager):
     """pluggy's manager, looking only at attributes named like a hook (``hfopt_*``).
 
@@ -166,52 +88,6 @@ class _HookManager(pluggy.PluginManager):
         if not name.startswith("hfopt_"):
             return None
         return super().parse_hookimpl_opts(plugin, name)
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """A (kind, name) that more than one plugin provides for a shared framework.
-
-    Args:
-        kind: ``"schedule"``, ``"optimizer"`` or ``"accumulator"``.
-        name: the contested name.
-        sources: the providing distributions, ``"dist==version"``, sorted.
-        preferred: the source chosen through ``HFOPT_PREFER`` / :meth:`PluginManager.prefer`,
-            or ``None`` when the conflict is unresolved (looking the name up raises).
-    """
-
-    kind: str
-    name: str
-    sources: tuple[str, ...]
-    preferred: str | None = None
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing ``hfopt doctor`` reports: what is wrong and how to fix it.
-
-    Args:
-        category: ``"broken"``, ``"conflict"``, ``"unknown-name"``, ``"preference"`` or ``"disabled"``.
-        subject: the plugin, name or variable concerned.
-        message: what is wrong.
-        fix: what to do about it.
-        needs_fixing: whether it makes ``hfopt doctor`` exit non-zero (disabled plugins do not).
-    """
-
-    category: str
-    subject: str
-    message: str
-    fix: str
-    needs_fixing: bool = True
-
-
-@dataclass(frozen=True)
-class _Registry:
-    """One complete, immutable build: what lookups read."""
-
-    by_name: dict  # kind -> name -> [spec, ...]
-    exports: dict  # facade name -> [(import string, spec), ...]
-    provides: dict  # plugin name -> ("kind:name", ...)
 
 
 class PluginManager:
@@ -229,11 +105,12 @@ class PluginManager:
         self._pm = _HookManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, PluginInfo] = {}
+        self._objects: dict[str, object] = {}  # plugin name -> the registered module/object (not its stand-in)
         self._loaded = False
-        self._registry: _Registry | None = None
+        self._registry: Registry | None = None
         self._faults: dict[str, str] = {}
         self._warned: set[str] = set()
-        self._notes: list[Problem] = []  # unknown names in the environment, bad preferences
+        self._notes: list[Problem] = []  # what is wrong with the HFOPT_* variables
         self._preferences: dict[tuple[str, str], str] = {}  # set in code: win over HFOPT_PREFER
         self._env_preferences: dict[tuple[str, str], str] = {}
         self._lock = threading.RLock()
@@ -242,7 +119,7 @@ class PluginManager:
     @property
     def strict(self) -> bool:
         """Whether broken plugins make every lookup fail (``HFOPT_STRICT_PLUGINS``)."""
-        return _env_flag(self._environ, "HFOPT_STRICT_PLUGINS")
+        return _environment.flag(self._environ, "HFOPT_STRICT_PLUGINS")
 
     def prefer(self, kind: str, name: str, distribution: str | None) -> None:
         """Choose which distribution provides ``kind:name`` when several do (``None`` clears it).
@@ -262,18 +139,6 @@ class PluginManager:
                 self._preferences.pop((kind, name), None)
             else:
                 self._preferences[(kind, name)] = normalize(distribution)
-
-    def _read_preferences(self) -> dict[tuple[str, str], str]:
-        preferences = {}
-        for item in _env_list(self._environ, "HFOPT_PREFER") or ():
-            match = re.fullmatch(r"\s*(\w+)\s*:\s*([\w.-]+)\s*=\s*([\w.-]+)\s*", item)
-            if not match or match.group(1) not in SPEC_TYPES:
-                self._note(Problem("preference", "HFOPT_PREFER", f"HFOPT_PREFER entry {item!r} is not kind:name=distribution "
-                                   f"with kind one of {', '.join(sorted(SPEC_TYPES))}",
-                                   "write it like HFOPT_PREFER=schedule:cosine=hfopt-schedule-cosine"))
-                continue
-            preferences[(match.group(1), match.group(2))] = normalize(match.group(3))
-        return preferences
 
     def _note(self, problem: Problem) -> None:
         self._notes.append(problem)
@@ -307,37 +172,24 @@ class PluginManager:
 
     def _load_entrypoints(self) -> None:
         installed = [i for i in installed_entry_points() if i.name not in self._plugins]
-        known = {normalize(i.name) for i in installed} | {normalize(i.distribution) for i in installed}
-        autoload = not _env_flag(self._environ, "HFOPT_DISABLE_PLUGIN_AUTOLOAD")
-        lists = {var: _env_list(self._environ, var) for var in _VARIABLES}
-        for var, names in lists.items():
-            for unknown in sorted({n for n in names or () if normalize(n) not in known}):
-                listed = ", ".join(sorted({i.distribution for i in installed})) or "none"
-                self._note(Problem("unknown-name", var, f"{var} names {unknown!r}, which is not an installed hfopt plugin",
-                                   f"installed plugins: {listed}"))
-        allow = None if lists["HFOPT_LOAD_PLUGINS"] is None else {normalize(n) for n in lists["HFOPT_LOAD_PLUGINS"]}
-        deny = {normalize(n) for n in lists["HFOPT_DISABLE_PLUGINS"] or ()}
-        self._env_preferences = self._read_preferences()
+        policy = _environment.read_policy(self._environ, installed)
+        for problem in policy.problems:
+            self._note(problem)
+        self._env_preferences = dict(policy.preferences)
         for info in installed:
-            keys = {normalize(info.name), normalize(info.distribution)}
+            disabled = policy.disabled_because({normalize(info.name), normalize(info.distribution)})
             if info.status == "broken":
                 self._plugins[info.name] = self._broken(info, info.reason)
-            elif not autoload:
-                self._plugins[info.name] = dataclasses.replace(
-                    info, status="disabled", reason="HFOPT_DISABLE_PLUGIN_AUTOLOAD is set")
-            elif allow is not None and not keys & allow:
-                self._plugins[info.name] = dataclasses.replace(
-                    info, status="disabled", reason="not listed in HFOPT_LOAD_PLUGINS")
-            elif keys & deny:
-                self._plugins[info.name] = dataclasses.replace(
-                    info, status="disabled", reason="listed in HFOPT_DISABLE_PLUGINS")
+            elif disabled is not None:
+                self._plugins[info.name] = dataclasses.replace(info, status="disabled", reason=disabled)
             else:
                 self._load_one(info)
 
     def _load_one(self, info: PluginInfo) -> None:
         """Import one installed plugin and register it; any failure marks only it broken."""
+        where = f"entry point {info.entry_point!r} of {info.label}"
         try:
-            module = _metadata().EntryPoint(info.name, info.entry_point, ENTRY_POINT_GROUP).load()
+            module = metadata().EntryPoint(info.name, info.entry_point, ENTRY_POINT_GROUP).load()
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit at import is this plugin's fault only
@@ -350,71 +202,29 @@ class PluginManager:
             raise
         except BaseException as exc:  # noqa: BLE001
             self._plugins[info.name] = self._broken(info, _describe(exc))
+            return
+        if not self._pm.get_hookcallers(self._pm.get_plugin(info.name)):
+            self._forget(info.name)
+            self._plugins[info.name] = self._broken(
+                info, f"{where} provides no hfopt hook (none of {', '.join(hookspecs.HOOKS)}): it names a "
+                      f"{type(module).__name__}, not a module or object with @hookimpl functions")
 
     def _add(self, plugin, info: PluginInfo) -> None:
-        """Register ``plugin`` with pluggy: validated (unknown hook names too), or not at all."""
-        if self._pm.is_registered(plugin):
-            raise ValueError(f"{getattr(plugin, '__name__', plugin)!r} is already registered as plugin "
-                             f"{self._pm.get_name(plugin)!r}")
-        self._pm.register(plugin, name=info.name)
+        """Register ``plugin``'s guarded stand-in with pluggy: validated (unknown hook names too), or not at all."""
+        for name, registered in self._objects.items():
+            if registered is plugin:
+                raise ValueError(f"{getattr(plugin, '__name__', plugin)!r} is already registered as plugin {name!r}")
+        standin = guarded(plugin, info.name, info.label, self._pm.parse_hookimpl_opts, self._fault)
+        self._pm.register(standin, name=info.name)
         try:
             self._pm.check_pending()  # unknown hook names: pluggy's own validation
         except BaseException:
             self._pm.unregister(name=info.name)
             raise
+        self._objects[info.name] = plugin
 
-    def _guard_all(self) -> None:
-        """Wrap every implementation not yet guarded (see :meth:`_guard`); one pass per build."""
-        for hook_name in hookspecs.HOOKS:
-            for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
-                if not getattr(impl.function, "_hfopt_guarded", False):
-                    impl.function = self._guard(impl, hook_name)
-
-    def _guard(self, impl, hook_name: str):
-        """``impl.function`` wrapped so that a fault is recorded against its plugin, not raised."""
-        function, plugin, spec_type = impl.function, impl.plugin_name, hookspecs.HOOKS.get(hook_name)
-        label = self._plugins[plugin].label
-
-        def fault(exc: BaseException, what: str) -> None:
-            self._faults.setdefault(plugin, f"hook {hook_name} {what} {_describe(exc)}")
-
-        def specs_of(result, shape: str, retag: bool):
-            specs = list(result or ())
-            for spec in specs:
-                if not isinstance(spec, spec_type):
-                    raise TypeError(f"{hook_name} must {shape} {spec_type.__name__} objects, got {spec!r}")
-            # the manager, not the plugin, says where a spec comes from; a wrapper passes others' on
-            return [s.with_source(label) if retag or not s.source else s for s in specs]
-
-        if impl.wrapper or impl.hookwrapper:
-            @functools.wraps(function)
-            def guarded_wrapper(*args):
-                try:
-                    result = yield from function(*args)
-                    if impl.hookwrapper:
-                        return result
-                    return [specs_of(r, "return lists of", retag=False) for r in result]
-                except KeyboardInterrupt:
-                    raise
-                except BaseException as exc:  # noqa: BLE001
-                    fault(exc, "(wrapper) raised")
-                    return None
-
-            guarded_wrapper._hfopt_guarded = True
-            return guarded_wrapper
-
-        @functools.wraps(function)
-        def guarded(*args):
-            try:
-                return specs_of(function(*args), "return", retag=True)
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:  # noqa: BLE001
-                fault(exc, "raised")
-                return None
-
-        guarded._hfopt_guarded = True
-        return guarded
+    def _fault(self, plugin: str, reason: str) -> None:
+        self._faults.setdefault(plugin, reason)
 
     def _broken(self, info: PluginInfo, reason: str) -> PluginInfo:
         broken = dataclasses.replace(info, status="broken", reason=reason, provides=())
@@ -425,6 +235,7 @@ class PluginManager:
     def _forget(self, name: str) -> None:
         if self._pm.has_plugin(name):
             self._pm.unregister(name=name)
+        self._objects.pop(name, None)
         self._plugins.pop(name, None)
 
     def register(self, plugin, name: str | None = None, distribution: str | None = None,
@@ -464,7 +275,7 @@ class PluginManager:
             self._registry = None
 
     # -- the registry --------------------------------------------------------------------------
-    def _build(self) -> _Registry:
+    def _build(self) -> Registry:
         registry = self._registry
         if registry is not None:
             return registry
@@ -474,9 +285,8 @@ class PluginManager:
                 self._registry = self._call_hooks()
             return self._registry
 
-    def _call_hooks(self) -> _Registry:
+    def _call_hooks(self) -> Registry:
         """Call every hook through pluggy; a plugin that faults is dropped and the call redone."""
-        self._guard_all()
         while True:
             self._faults = {}
             results = {hook: getattr(self._pm.hook, hook)() for hook in hookspecs.HOOKS}
@@ -485,27 +295,15 @@ class PluginManager:
                 break
             for name, reason in faults.items():
                 self._pm.unregister(name=name)
+                self._objects.pop(name, None)
                 self._plugins[name] = self._broken(self._plugins[name], reason)
-        by_name = {kind: defaultdict(list) for kind in SPEC_TYPES}
-        exports: dict[str, list] = defaultdict(list)
-        by_source: dict[str, list[str]] = defaultdict(list)
-        for hook, result in results.items():
-            for spec in (s for specs in result or () for s in specs):
-                for n in spec.names:
-                    by_name[spec.kind][n].append(spec)
-                for export, target in spec.exports.items():
-                    if all(t != target for t, _ in exports[export]):
-                        exports[export].append((target, spec))
-                by_source[spec.source].append(
-                    f"{spec.kind}:{spec.name}" + (f" (alias {', '.join(spec.aliases)})" if spec.aliases else ""))
-        provides = {}
+        registry = _registry.build(results)
         for name, info in self._plugins.items():
             if info.status == "ok":
-                provides[name] = tuple(sorted(set(by_source.get(info.label, ()))))
-                self._plugins[name] = dataclasses.replace(info, provides=provides[name])
-        return _Registry({k: dict(v) for k, v in by_name.items()}, dict(exports), provides)
+                self._plugins[name] = dataclasses.replace(info, provides=registry.provides.get(info.label, ()))
+        return registry
 
-    def _checked(self) -> _Registry:
+    def _checked(self) -> Registry:
         """The registry, or :class:`PluginLoadError` in strict mode while a plugin is broken."""
         registry = self._build()
         if self.strict:
@@ -537,27 +335,10 @@ class PluginManager:
 
     def conflicts(self) -> list[Conflict]:
         """Every (kind, name) provided by more than one plugin for a shared framework."""
-        out = []
-        for kind, names in self._build().by_name.items():
-            for name, specs in sorted(names.items()):
-                if len(specs) < 2 or not _overlapping(specs):
-                    continue
-                chosen = self._preferred(kind, name, specs)
-                out.append(Conflict(kind, name, tuple(sorted(s.source or "?" for s in specs)),
-                                    chosen.source if chosen is not None else None))
-        return out
+        return _registry.conflicts(self._build(), self._all_preferences())
 
     def _all_preferences(self) -> dict[tuple[str, str], str]:
         return {**self._env_preferences, **self._preferences}
-
-    def _preferred(self, kind: str, name: str, specs: list[ComponentSpec]) -> ComponentSpec | None:
-        wanted = self._all_preferences().get((kind, name))
-        if wanted is None:
-            return None
-        for spec in specs:
-            if normalize((spec.source or "").split("==")[0]) == wanted:
-                return spec
-        return None
 
     def lookup(self, kind: str, name: str, framework: str | None = None) -> ComponentSpec:
         """The single spec registered for ``kind`` under ``name`` that supports ``framework``.
@@ -582,13 +363,13 @@ class PluginManager:
                                           if framework == "python" else ""))
             candidates = fitting
         if len(candidates) > 1:
-            chosen = self._preferred(kind, name, candidates)
+            wanted = self._all_preferences().get((kind, name))
+            chosen = _registry.preferred(candidates, wanted)
             if chosen is not None:
                 return chosen
             sources = sorted(s.source or "?" for s in candidates)
-            wanted = self._all_preferences().get((kind, name))
             why = (f" HFOPT_PREFER / prefer() names {wanted!r}, which is not one of them." if wanted else "")
-            first = sources[0].split("==")[0]
+            first = split_source(sources[0])[0]
             raise PluginConflictError(
                 f"{kind} {name!r} is provided by more than one distribution: {' and '.join(sources)}.{why}\n"
                 f"Pick one with HFOPT_PREFER={kind}:{name}={first} (or get_manager().prefer({kind!r}, {name!r}, "
@@ -637,58 +418,12 @@ class PluginManager:
 
     # -- diagnosis -----------------------------------------------------------------------------
     def diagnose(self) -> list[Problem]:
-        """Everything ``hfopt doctor`` reports: broken and disabled plugins, conflicts, bad variables."""
-        self._build()
-        problems = list(self._notes)
-        for info in self.plugins():
-            subject = info.distribution or info.name
-            if info.status == "broken":
-                problems.append(Problem("broken", info.label, f"{info.label} is broken: {info.reason}",
-                                        f"upgrade or reinstall it (pip install -U {subject}), uninstall it, or skip "
-                                        f"it with HFOPT_DISABLE_PLUGINS={subject}"))
-            elif info.status == "disabled":
-                problems.append(Problem("disabled", info.label, f"{info.label} is disabled: {info.reason}",
-                                        f"to use it, {_enable_fix(info)}", needs_fixing=False))
-        for conflict in self.conflicts():
-            what = f"{conflict.kind} {conflict.name!r} is provided by {' and '.join(conflict.sources)}"
-            first = conflict.sources[0].split("==")[0]
-            if conflict.preferred is None:
-                problems.append(Problem("conflict", f"{conflict.kind}:{conflict.name}", what,
-                                        f"pick one with HFOPT_PREFER={conflict.kind}:{conflict.name}={first}, "
-                                        "or uninstall or disable the other"))
-            else:
-                problems.append(Problem("conflict", f"{conflict.kind}:{conflict.name}",
-                                        f"{what}; {conflict.preferred} is preferred", "nothing to do",
-                                        needs_fixing=False))
-        for (kind, name), wanted in sorted(self._all_preferences().items()):
-            specs = self._build().by_name.get(kind, {}).get(name, [])
-            if not any(normalize((s.source or "").split("==")[0]) == wanted for s in specs):
-                providers = ", ".join(sorted(s.source or "?" for s in specs)) or "no installed plugin"
-                problems.append(Problem("preference", f"{kind}:{name}",
-                                        f"the preference {kind}:{name}={wanted} names a distribution that does not "
-                                        f"provide it (provided by: {providers})",
-                                        "fix or remove it in HFOPT_PREFER"))
-        return problems
-
-
-def _overlapping(specs: list[ComponentSpec]) -> bool:
-    """Whether two of ``specs`` share a framework (only then is a name contested)."""
-    seen: set[str] = set()
-    for spec in specs:
-        if seen & set(spec.frameworks):
-            return True
-        seen |= set(spec.frameworks)
-    return False
-
-
-def _enable_fix(info: PluginInfo) -> str:
-    """How to enable a disabled plugin, from the variable that disabled it."""
-    subject = info.distribution or info.name
-    if "HFOPT_DISABLE_PLUGIN_AUTOLOAD" in info.reason:
-        return "unset HFOPT_DISABLE_PLUGIN_AUTOLOAD"
-    if "HFOPT_LOAD_PLUGINS" in info.reason:
-        return f"add {subject} to HFOPT_LOAD_PLUGINS"
-    return f"remove {subject} from HFOPT_DISABLE_PLUGINS"
+        """Everything ``hfopt doctor`` reports: bad ``HFOPT_*`` variables, broken and disabled plugins,
+        conflicts and preferences that name no provider."""
+        registry = self._build()
+        return (list(self._notes) + plugin_problems(self.plugins()) + conflict_problems(self.conflicts())
+                + preference_problems(self._all_preferences(),
+                                      lambda kind, name: registry.by_name.get(kind, {}).get(name, [])))
 
 
 _manager: PluginManager | None = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import types
+from importlib.metadata import version
 
 import pytest
 
@@ -75,7 +76,7 @@ def test_unknown_optimizer_says_our_installed_distribution_is_disabled(manager):
         get_optimizer("adafactor", [])
     lines = str(info.value).splitlines()
     assert lines[0] == "Unknown optimizer 'adafactor'."
-    assert lines[1].startswith("It is provided by hfopt-adafactor==0.1.0, which is installed but disabled: "
+    assert lines[1].startswith(f"It is provided by hfopt-adafactor=={version('hfopt-adafactor')}, which is installed but disabled: "
                                "HFOPT_DISABLE_PLUGIN_AUTOLOAD is set; unset HFOPT_DISABLE_PLUGIN_AUTOLOAD")
     assert "pip install" not in str(info.value)
     assert lines[2] == "Installed optimizers: kerasish, kerasish_alias, sgdish."

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 
 import pytest
 from fakedists import make_dist, schedule_plugin
@@ -10,6 +11,8 @@ import hfopt_core
 from hfopt_core import HfoptPluginWarning, PluginConflictError, PluginManager, get_scheduler, set_manager
 from hfopt_core.cli import main as cli_main
 from hfopt_core.plugin import ScheduleSpec, hookimpl
+
+COSINE = f"hfopt-schedule-cosine=={version('hfopt-schedule-cosine')}"  # as its pyproject states it
 
 
 
@@ -25,7 +28,7 @@ def test_conflict_names_both_distributions_and_the_fix_at_lookup(rival_cosine):
     with pytest.raises(PluginConflictError) as info:
         get_scheduler("cosine", None, 1, 3)
     message = str(info.value)
-    assert "acme-cosine==2.0 and hfopt-schedule-cosine==0.1.0" in message
+    assert f"acme-cosine==2.0 and {COSINE}" in message
     assert "HFOPT_PREFER=schedule:cosine=acme-cosine" in message
 
 
@@ -33,19 +36,19 @@ def test_list_marks_names_provided_more_than_once(rival_cosine, capsys):
     assert cli_main(["list"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
-    assert "schedule:cosine [conflict: also hfopt-schedule-cosine==0.1.0]" in lines["acme-cosine"]
+    assert f"schedule:cosine [conflict: also {COSINE}]" in lines["acme-cosine"]
     assert "schedule:cosine [conflict: also acme-cosine==2.0]" in lines["hfopt-schedule-cosine"]
     assert "1 name(s) provided more than once" in out
     assert cli_main(["list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["conflicts"] == [{"kind": "schedule", "name": "cosine", "preferred": None,
-                                    "sources": ["acme-cosine==2.0", "hfopt-schedule-cosine==0.1.0"]}]
+                                    "sources": ["acme-cosine==2.0", COSINE]}]
 
 
 def test_hfopt_prefer_picks_the_provider_of_one_name_only(rival_cosine, monkeypatch, capsys):
     monkeypatch.setenv("HFOPT_PREFER", "schedule:cosine=hfopt-schedule-cosine")
     spec = hfopt_core.get_manager().lookup("schedule", "cosine")
-    assert spec.source == "hfopt-schedule-cosine==0.1.0"
+    assert spec.source == COSINE
     assert get_scheduler("cosine", None, 0, 10)(0) == 1.0  # the real cosine, not acme's constant 0.5
     assert hfopt_core.get_manager().plugin_for("acme-cosine").status == "ok"
     assert cli_main(["list"]) == 0
@@ -61,7 +64,7 @@ def test_prefer_in_code_overrides_the_variable(rival_cosine, monkeypatch):
     assert manager.lookup("schedule", "cosine").source == "acme-cosine==2.0"
     assert get_scheduler("cosine", None, 0, 10)(0) == 0.5
     manager.prefer("schedule", "cosine", None)
-    assert manager.lookup("schedule", "cosine").source == "hfopt-schedule-cosine==0.1.0"  # back to the variable
+    assert manager.lookup("schedule", "cosine").source == COSINE  # back to the variable
     with pytest.raises(ValueError, match="kind must be one of"):
         manager.prefer("scheduler", "cosine", "acme-cosine")
 

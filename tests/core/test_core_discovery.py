@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from importlib.metadata import version
 
 import pytest
 from fakedists import make_dist, schedule_plugin
@@ -237,7 +238,8 @@ def test_allow_list_loads_only_the_listed_plugins_and_says_what_is_disabled(site
         get_scheduler("cosine", None, 2, 4)
     lines = str(info.value).splitlines()
     assert lines == ["Unknown schedule 'cosine'.",
-                     "It is provided by hfopt-schedule-cosine==0.1.0, which is installed but disabled: not listed in "
+                     f"It is provided by hfopt-schedule-cosine=={version('hfopt-schedule-cosine')}, which is installed but "
+                     "disabled: not listed in "
                      "HFOPT_LOAD_PLUGINS; add hfopt-schedule-cosine to HFOPT_LOAD_PLUGINS.",
                      "Installed schedules: linear."]
     assert plugins()["hfopt-schedule-cosine"].status == "disabled"
@@ -336,7 +338,7 @@ def test_a_plugin_cannot_claim_another_distributions_source(site):
         @hookimpl
         def hfopt_schedules():
             yield ScheduleSpec(name="spoofed", factory="acme_spoof:x", frameworks=("python",),
-                               source="hfopt-schedule-cosine==0.1.0")
+                               source="hfopt-schedule-cosine==9.9")
     """)
     assert hfopt_core.get_manager().lookup("schedule", "spoofed").source == "acme-spoof==1.0"
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,14 @@ from hfopt_core import get_optimizer, get_scheduler, set_manager
 from hfopt_core.testing import check_plugin
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "templates" / "hfopt-plugin-template"
+VERSION = tomllib.loads((TEMPLATE / "pyproject.toml").read_text())["project"]["version"]  # stated once, there
 
 
 def install(site: Path, source: Path, distribution: str, package: str) -> None:
     """A dist-info in ``site`` like `pip install -e source` writes."""
-    info = site / f"{package}-0.1.0.dist-info"
+    info = site / f"{package}-{VERSION}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1.0\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {VERSION}\n")
     (info / "entry_points.txt").write_text(f"[hfopt]\n{distribution} = {package}.plugin\n")
     (site / f"{package}.pth").write_text(str(source) + "\n")
 
