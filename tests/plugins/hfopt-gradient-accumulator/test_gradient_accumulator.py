@@ -53,7 +53,10 @@ def test_upstream_messages():
     acc([tf.constant(1.0)])
     with pytest.raises(ValueError, match="Expected 1 gradients, but got 2"):
         acc([tf.constant(1.0), tf.constant(2.0)])
+    assert int(acc.step) == 1 and len(acc.gradients) == 1  # the refused call changed nothing
+    assert float(acc.gradients[0]) == 1.0
     acc.reset()
+    assert int(acc.step) == 0 and float(acc.gradients[0]) == 0.0
     GradientAccumulator().reset()  # nothing accumulated yet: a no-op
 
 
@@ -67,33 +70,65 @@ def test_variables_are_on_read_first_replica():
 
 
 DISTRIBUTED = textwrap.dedent("""
+    import sys
     import numpy as np, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from hfopt_adamweightdecay import AdamWeightDecay, create_optimizer
     from hfopt_gradient_accumulator import GradientAccumulator
+    KERAS3 = sys.argv[1] == "keras"
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    with strategy.scope():
-        acc = GradientAccumulator()
-        variable = tf.Variable([4.0, 3.0])
-    def step(values):
-        acc([values])
-    def run(per_replica):
-        values = strategy.experimental_distribute_values_from_function(lambda ctx: tf.constant(per_replica[ctx.replica_id_in_sync_group]))
-        strategy.run(step, args=(values,))
-    run([[1.0, 2.0], [-1.0, 1.0]])
-    run([[-3.0, 1.0], [-1.0, 3.0]])
-    local = strategy.experimental_local_results(acc._gradients[0])
-    np.testing.assert_allclose(local[0].numpy(), [-2.0, 3.0])
-    np.testing.assert_allclose(local[1].numpy(), [-2.0, 4.0])
-    assert int(acc.step) == 2
-    acc.reset()
-    assert int(acc.step) == 0
-    for value in strategy.experimental_local_results(acc._gradients[0]):
-        np.testing.assert_allclose(value.numpy(), [0.0, 0.0])
+    # three steps of per-replica gradients: replica 0 sums to [3.5, 3], replica 1 to [-3, -2]
+    STEPS = [([1.0, 2.0], [-1.0, 1.0]), ([2.0, -3.0], [-2.0, -1.0]), ([0.5, 4.0], [0.0, -2.0])]
+
+    def check(make_optimizer, expected):
+        with strategy.scope():
+            acc = GradientAccumulator()
+            variable = tf.Variable([4.0, 3.0])
+            optimizer = make_optimizer(variable)
+
+        @tf.function
+        def accumulate(values):
+            strategy.run(lambda gradient: acc([gradient]), args=(values,))
+
+        @tf.function
+        def apply():
+            strategy.run(lambda: optimizer.apply_gradients(zip(acc.gradients, [variable])))
+
+        for pair in STEPS:
+            accumulate(strategy.experimental_distribute_values_from_function(
+                lambda ctx, pair=pair: tf.constant(pair[ctx.replica_id_in_sync_group])))
+        assert int(acc.step) == 3, acc.step
+        local = [v.numpy() for v in strategy.experimental_local_results(acc._gradients[0])]
+        np.testing.assert_allclose(local, [[3.5, 3.0], [-3.0, -2.0]])
+        apply()
+        np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5)
+        acc.reset()
+        assert int(acc.step) == 0
+        for value in strategy.experimental_local_results(acc._gradients[0]):
+            np.testing.assert_array_equal(value.numpy(), [0.0, 0.0])
+
+    def transformers_schedule(variable):
+        # create_optimizer(5e-5, 10, 5): the plain Keras Adam, lr 0 at the first step (warmup)
+        optimizer, _ = create_optimizer(5e-5, 10, 5)
+        if KERAS3:  # Keras 3's own Adam must be built in the strategy scope (docs/compatibility.md)
+            optimizer.build([variable])
+        return optimizer
+
+    check(transformers_schedule, [4.0, 3.0])
+    # AdamWeightDecay builds itself (no build call): the summed gradient [0.5, 1] moves each weight by
+    # lr (Adam's first step is lr * g / |g|), after the decay w -= lr * rate * w
+    check(lambda variable: AdamWeightDecay(0.1), [4.0 - 0.1, 3.0 - 0.1])
+    check(lambda variable: AdamWeightDecay(0.1, weight_decay_rate=0.5),
+          [4.0 * (1 - 0.05) - 0.1, 3.0 * (1 - 0.05) - 0.1])
     print("OK")
 """)
 
 
-def test_accumulates_per_replica_and_reset_zeroes_every_replica():
-    out = subprocess.run([sys.executable, "-c", DISTRIBUTED], capture_output=True, text=True, env=dict(os.environ))
+def test_accumulates_per_replica_and_applies_under_mirrored_strategy():
+    """transformers' distributed case: accumulate per replica in tf.function, apply, reset (2 logical CPUs)."""
+    from keras_env import FLAVOUR
+
+    out = subprocess.run([sys.executable, "-c", DISTRIBUTED, FLAVOUR], capture_output=True, text=True,
+                         env=dict(os.environ))
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
