@@ -30,7 +30,16 @@ def initial_learning_rate(optimizer) -> float:
             "build it with a float learning_rate to schedule it with get_scheduler")
     import numpy as np
 
-    value = keras.backend.get_value(current) if flavour == "tf_keras" else keras.ops.convert_to_numpy(current)
+    if flavour == "tf_keras":
+        value = keras.backend.get_value(current)
+    else:  # the variable's backend tensor, read without np.array(), which warns about __array__(copy=)
+        value = getattr(current, "value", current)
+        if hasattr(value, "detach"):  # torch
+            value = value.detach().cpu().numpy()
+        elif hasattr(value, "numpy"):  # tensorflow
+            value = value.numpy()
+        else:  # jax
+            value = keras.ops.convert_to_numpy(value)
     value = np.asarray(value)
     # A float32 variable holds 0.002 as 0.0020000000949949026: take the shortest decimal that
     # rounds to it (what the user wrote), so schedules scale exactly as transformers' do.
