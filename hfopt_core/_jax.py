@@ -1,7 +1,8 @@
 """Schedules on JAX: the ops namespace on ``jax.numpy`` and the jit-able schedule functions.
 
 Imported only for ``get_scheduler(spec, None, ..., framework="jax")`` and
-:func:`hfopt_core.optax_schedule` (it imports jax; ``import hfopt_core`` never does).
+:func:`hfopt_core.optax_schedule`; jax itself is imported when the first schedule is evaluated
+(``import hfopt_core`` never imports it).
 
 Precision: every value is computed in JAX's default float type: float64 when x64 is enabled
 (``jax.config.update("jax_enable_x64", True)`` or ``jax.experimental.enable_x64()``), where the
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["JaxOps", "JaxSchedule", "jax_schedule", "optax_schedule"]
+__all__ = ["JaxOps", "JaxSchedule", "jax_schedule"]
 
 
 class JaxOps:
@@ -108,28 +109,3 @@ class JaxSchedule:
 def jax_schedule(step_function) -> JaxSchedule:
     """The jit-able ``step -> multiplier`` of ``step_function``."""
     return JaxSchedule(step_function)
-
-
-def optax_schedule(spec, learning_rate, num_warmup_steps=None, num_training_steps=None,
-                   scheduler_specific_kwargs=None):
-    """An optax schedule ``step -> learning rate`` from any closed-form spec.
-
-    Args:
-        spec: a schedule name, a mapping ``{"name": ..., **arguments}`` or a list of phases
-            (see :mod:`hfopt_core.specs`).
-        learning_rate: the peak learning rate the multipliers scale (a positive number); also
-            the initial lr of schedules whose floor is relative to it (``polynomial``, ``min_lr``).
-        num_warmup_steps: as for ``get_scheduler``. Defaults to ``None``.
-        num_training_steps: as for ``get_scheduler``. Defaults to ``None``.
-        scheduler_specific_kwargs: as for ``get_scheduler``. Defaults to ``None``.
-
-    Returns a :class:`JaxSchedule` (``learning_rate * multiplier(step)``), usable as
-    ``optax.adamw(learning_rate=schedule)`` and under ``jax.jit``.
-    """
-    from ._checks import check_number
-    from .compose import step_function
-
-    learning_rate = check_number("learning_rate", learning_rate, positive=True, what="learning rate")
-    fn = step_function(spec, num_warmup_steps, num_training_steps, scheduler_specific_kwargs,
-                       initial_lr=learning_rate)
-    return JaxSchedule(fn, scale=learning_rate)

@@ -73,10 +73,10 @@ def plottable_spec(name: str):
 
 def _accepted(spec) -> set[str] | None:
     """Keyword names the schedule accepts as ``scheduler_specific_kwargs`` (its declaration); ``None`` for any."""
+    from ._build import factory_of
     from ._declaration import declaration
-    from .api import _factory
 
-    accepted = declaration(spec, _factory(spec)).accepted
+    accepted = declaration(spec, factory_of(spec)).accepted
     return None if accepted is None else set(accepted)
 
 

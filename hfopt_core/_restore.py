@@ -69,9 +69,16 @@ def step_function_from_spec(spec, *, framework: str = "keras", distribution: str
     non-plain value, for ``optimizer``/``last_epoch`` or for a list of phases (composite specs
     are resolved by :mod:`hfopt_core.compose`, issue 16, which is to route them here).
     """
-    if isinstance(spec, (list, tuple)):
-        raise TypeError("a list of phases is a composite schedule: this version restores single schedules "
-                        f"only, got {spec!r}")
+    if isinstance(spec, (list, tuple)):  # a composite: each phase restored the same way, then joined
+        from ._joined import Joined
+        from .specs import phase_arguments
+
+        phases, built, start = normalize_spec(spec), [], 0
+        for phase in phases:
+            built.append((start, step_function_from_spec(_phase_spec(phase), framework=framework,
+                                                         distribution=distribution)))
+            start += phase["steps"] or 0
+        return Joined(built, spec=phases)
     data = normalize_spec(spec)
     name = data.pop("name")
     for key, value in data.items():
@@ -94,6 +101,21 @@ def step_function_from_spec(spec, *, framework: str = "keras", distribution: str
         raise TypeError(f"schedule {name!r} ({entry.source}) gave {type(step_function).__name__}, "
                         "not a step function with evaluate(step, ops)")
     return step_function
+
+
+def _phase_spec(phase) -> dict:
+    """A canonical phase as the mapping spec of its schedule: its length is its ``num_training_steps``
+    when the schedule's declaration takes it (as ``get_scheduler`` passes it)."""
+    from ._declaration import declaration
+    from .specs import phase_arguments
+
+    data = phase_arguments(phase)
+    try:
+        entry = get_manager().lookup("schedule", data["name"], "python")
+        takes = declaration(entry, resolve(entry.factory)).takes
+    except Exception:  # noqa: BLE001 - step_function_from_spec reports an unknown or broken name itself
+        return data
+    return {k: v for k, v in data.items() if k in takes or k not in ("num_warmup_steps", "num_training_steps")}
 
 
 def _candidates(package: str, framework: str):

@@ -21,10 +21,10 @@ class SchedulerFunctions(Mapping):
 
     @staticmethod
     def _factory(member):
-        from .api import _factory
+        from ._build import factory_of
         from .manager import get_manager
 
-        return _factory(get_manager().lookup("schedule", member.value, "torch"))
+        return factory_of(get_manager().lookup("schedule", member.value, "torch"))
 
     @staticmethod
     def _member(key):

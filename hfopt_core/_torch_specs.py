@@ -115,12 +115,15 @@ class PhasedMetricScheduler(ReduceLROnPlateau):
         return {k: v for k, v in self.metric_phase.items() if k not in ("name", "steps", "per_group")}
 
     def _begin_metric_phase(self):
-        from .api import get_scheduler
-
         for group, lr in zip(self.optimizer.param_groups, self.base_lrs):
             group["lr"] = lr
-        self.metric_scheduler = get_scheduler(self.metric_phase["name"], self.optimizer,
-                                              scheduler_specific_kwargs=self._arguments() or None)
+        self.metric_scheduler = self._build_metric_scheduler()
+
+    def _build_metric_scheduler(self):
+        from ._build import build_named
+
+        return build_named(self.metric_phase["name"], self.optimizer,
+                           scheduler_specific_kwargs=self._arguments() or None)
 
     def _apply(self, step):
         if step < self.start:
@@ -169,10 +172,7 @@ class PhasedMetricScheduler(ReduceLROnPlateau):
         if inner is None:
             self.metric_scheduler = None
         else:
-            from .api import get_scheduler
-
-            self.metric_scheduler = get_scheduler(self.metric_phase["name"], self.optimizer,
-                                                  scheduler_specific_kwargs=self._arguments() or None)
+            self.metric_scheduler = self._build_metric_scheduler()
             self.metric_scheduler.load_state_dict(inner)
 
     def __repr__(self):

@@ -12,93 +12,38 @@ or a JAX function (``framework="jax"``).
 """
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping
 
-from .specs import is_metric_driven, normalize_spec
+from ._joined import Joined
+from .specs import is_metric_driven, normalize_spec, phase_arguments
 
-__all__ = ["Joined", "build_scheduler", "step_function"]
+__all__ = ["Joined", "build_scheduler", "optax_schedule", "step_function"]
 
 _COMMON = ("num_warmup_steps", "num_training_steps")
 
 
-class Joined:
-    """Phases joined end to end: ``fn(step)`` is phase k's multiplier at ``step - start_k``.
-
-    Args:
-        phases: ``((start, step_function), ...)`` with increasing starts, the first at 0; each
-            ``step_function`` is a plain ``step -> multiplier`` with ``evaluate(step, ops)``.
-        spec: the canonical phase list it was built from (recorded, not used to evaluate).
-
-    The last phase runs on past its own length. Picklable (its phases pickle), and its
-    ``__dict__`` stays empty, so ``LambdaLR.state_dict()`` stores no function for it.
-    """
-
-    __slots__ = ("starts", "functions", "spec", "__dict__")
-
-    def __init__(self, phases, spec=None):
-        phases = tuple((int(start), fn) for start, fn in phases)
-        if not phases or phases[0][0] != 0 or any(b[0] < a[0] for a, b in zip(phases, phases[1:])):
-            raise ValueError(f"phases must start at 0 with increasing starts, got {[s for s, _ in phases]}")
-        self.starts = tuple(start for start, _ in phases)
-        self.functions = tuple(fn for _, fn in phases)
-        self.spec = spec
-
-    def _index(self, step) -> int:
-        return bisect.bisect_right(self.starts, step) - 1
-
-    def __call__(self, step):
-        """The multiplier at ``step`` (a Python number)."""
-        index = max(0, self._index(step))
-        return self.functions[index](step - self.starts[index])
-
-    def evaluate(self, step, ops):
-        """The multiplier at ``step`` with another ops namespace (tensors, graphs, ``jax.numpy``).
-
-        Every phase is evaluated at its local step clamped at 0 and the phase holding ``step`` is
-        picked with ``ops.where``, so the result stays finite and traceable.
-        """
-        value = None
-        for start, fn in zip(self.starts, self.functions):
-            local = ops.maximum(step - start, 0.0) if start else step
-            phase = fn.evaluate(local, ops)
-            value = phase if value is None else ops.where(step >= start, phase, value)
-        return value
-
-    def __reduce__(self):
-        return (Joined, (tuple(zip(self.starts, self.functions)), self.spec))
-
-    def __eq__(self, other):
-        return type(other) is Joined and (self.starts, self.functions) == (other.starts, other.functions)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return "Joined(" + ", ".join(f"{start}: {fn!r}" for start, fn in zip(self.starts, self.functions)) + ")"
-
-
 def _single(data: Mapping, initial_lr=None, framework="python"):
     """The plain step function of one ``{"name": ..., **arguments}``; ``initial_lr`` fills ``lr_init``."""
+    return _single_with_arguments(data, initial_lr, framework)[0]
+
+
+def _single_with_arguments(data: Mapping, initial_lr=None, framework="python"):
+    """``(step function, the mapping spec that rebuilds it)``: ``lr_init`` included when it was filled in."""
+    from ._build import factory_of, lookup_schedule, schedule_arguments
     from ._declaration import declaration
-    from .api import _factory, _lookup_schedule, schedule_arguments
 
     arguments = dict(data)
     name = arguments.pop("name")
     arguments.pop("per_group", None)
-    spec = _lookup_schedule(name, framework)
-    factory = _factory(spec)
+    spec = lookup_schedule(name, framework)
+    factory = factory_of(spec)
+    used = dict(data)
     if initial_lr is not None and "lr_init" not in arguments and declaration(spec, factory).needs_lr_init(arguments):
-        arguments["lr_init"] = initial_lr
+        arguments["lr_init"] = used["lr_init"] = initial_lr
     common = {key: arguments.pop(key, None) for key in _COMMON}
-    return factory(None, **schedule_arguments(spec, factory, common["num_warmup_steps"],
-                                              common["num_training_steps"], arguments or None, stacklevel=5))
-
-
-def _phase_data(phase: Mapping) -> dict:
-    data = {k: v for k, v in phase.items() if k != "steps"}
-    if phase.get("steps") is not None:
-        data["num_training_steps"] = phase["steps"]
-    return data
+    fn = factory(None, **schedule_arguments(spec, factory, common["num_warmup_steps"],
+                                            common["num_training_steps"], arguments or None, stacklevel=5))
+    return fn, used
 
 
 def step_function(spec, num_warmup_steps=None, num_training_steps=None, scheduler_specific_kwargs=None, *,
@@ -170,11 +115,11 @@ def build_scheduler(spec, optimizer, num_warmup_steps=None, num_training_steps=N
         from .manager import get_manager
 
         if is_metric_driven(get_manager().lookup("schedule", data["name"])):
-            from .api import get_scheduler
+            from ._build import build_named
 
             arguments = {k: v for k, v in data.items() if k not in ("name", *_COMMON)}
-            return get_scheduler(data["name"], optimizer, data.get("num_warmup_steps"),
-                                 data.get("num_training_steps"), arguments or None)
+            return build_named(data["name"], optimizer, data.get("num_warmup_steps"),
+                               data.get("num_training_steps"), arguments or None)
     if kind == "python":
         return _plain(data)
     if kind == "keras":
@@ -203,15 +148,17 @@ def _plain(data, lr=None):
     initial = _LazyLr(lr)
     if isinstance(data, dict):
         return _single(data, initial.value(data))
-    built = []
+    built, recorded = [], []
     for index, (start, phase) in enumerate(_starts(data)):
         try:
-            built.append((start, _single(_phase_data(phase), initial.value(phase))))
+            fn, used = _single_with_arguments(phase_arguments(phase), initial.value(phase))
         except (ValueError, TypeError) as exc:
             if type(exc) not in (ValueError, TypeError):
                 raise
             raise type(exc)(f"phase {index} ({phase['name']!r}): {exc}") from exc
-    return Joined(built, spec=data)
+        built.append((start, fn))
+        recorded.append({**phase, **{k: v for k, v in used.items() if k == "lr_init"}})
+    return Joined(built, spec=recorded)
 
 
 def _starts(phases):
@@ -263,3 +210,28 @@ def _torch(data, optimizer, per_group, horizon):
         return PhasedMetricScheduler(optimizer, functions, start, metric, spec=data, horizon=horizon)
     lambdas = functions if per_group else functions[0]
     return SpecLambdaLR(optimizer, lambdas, spec=data, horizon=horizon)
+
+
+def optax_schedule(spec, learning_rate, num_warmup_steps=None, num_training_steps=None,
+                   scheduler_specific_kwargs=None):
+    """An optax schedule ``step -> learning rate`` from any closed-form spec.
+
+    Args:
+        spec: a schedule name, a mapping ``{"name": ..., **arguments}`` or a list of phases
+            (see :mod:`hfopt_core.specs`).
+        learning_rate: the peak learning rate the multipliers scale (a positive number); also
+            the initial lr of schedules whose floor is relative to it (``polynomial``, ``min_lr``).
+        num_warmup_steps: as for ``get_scheduler``. Defaults to ``None``.
+        num_training_steps: as for ``get_scheduler``. Defaults to ``None``.
+        scheduler_specific_kwargs: as for ``get_scheduler``. Defaults to ``None``.
+
+    Returns a :class:`JaxSchedule` (``learning_rate * multiplier(step)``), usable as
+    ``optax.adamw(learning_rate=schedule)`` and under ``jax.jit``.
+    """
+    from ._checks import check_number
+    from ._jax import JaxSchedule
+
+    learning_rate = check_number("learning_rate", learning_rate, positive=True, what="learning rate")
+    fn = step_function(spec, num_warmup_steps, num_training_steps, scheduler_specific_kwargs,
+                       initial_lr=learning_rate)
+    return JaxSchedule(fn, scale=learning_rate)

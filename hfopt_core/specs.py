@@ -30,8 +30,8 @@ from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
 
-__all__ = ["is_metric_driven", "is_step_count", "normalize_spec", "parse_spec", "resolve_step_counts",
-           "spec_name"]
+__all__ = ["is_metric_driven", "is_step_count", "normalize_spec", "parse_spec", "phase_arguments",
+           "resolve_step_counts", "spec_name"]
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 _LENGTH_KEYS = ("steps", "fraction")
@@ -142,14 +142,14 @@ def _check_horizon(num_training_steps):
 def resolve_step_counts(arguments: Mapping, num_training_steps) -> dict:
     """``arguments`` with every percentage step count (``"10%"``) turned into steps of ``num_training_steps``.
 
-    Rounded down: ``floor(p / 100 * num_training_steps)``. Other values are returned unchanged (the
-    schedule checks them). Raises ``ValueError`` naming the argument for a malformed percentage, one
+    Rounded down: ``floor(p / 100 * num_training_steps)``. Other values, other strings included, are
+    returned unchanged (the schedule checks them). Raises ``ValueError`` naming the argument for a malformed percentage, one
     above 100%, or a percentage without ``num_training_steps``.
     """
     horizon = _check_horizon(num_training_steps)
     out = {}
     for key, value in arguments.items():
-        if isinstance(key, str) and is_step_count(key) and isinstance(value, str):
+        if isinstance(key, str) and is_step_count(key) and isinstance(value, str) and value.rstrip().endswith("%"):
             value = _percent_of(key, value, horizon)
         out[key] = value
     return out
@@ -288,3 +288,11 @@ def is_metric_driven(schedule_spec) -> bool:
     only be the last phase of a list, on torch.
     """
     return "python" not in schedule_spec.frameworks and "torch" in schedule_spec.frameworks
+
+
+def phase_arguments(phase: Mapping) -> dict:
+    """The mapping spec a canonical phase is built from: its ``steps`` become its ``num_training_steps``."""
+    data = {k: v for k, v in phase.items() if k != "steps"}
+    if phase.get("steps") is not None:
+        data["num_training_steps"] = phase["steps"]
+    return data

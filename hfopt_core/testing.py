@@ -73,14 +73,19 @@ def _check_entry_point(distribution: str, module: str, problems: list[str]) -> N
 
 
 def _check_schedule(spec: ScheduleSpec, kwargs: dict, problems: list[str]) -> None:
+    from ._declaration import declaration
+    from .specs import resolve_step_counts
+
     common = {"num_warmup_steps": 2, "num_training_steps": 10}
-    args = {k: common[k] for k in spec.takes}
-    args.update(kwargs)
     try:
-        fn = resolve(spec.factory)(None, **args)
+        factory = resolve(spec.factory)
+        args = {k: common[k] for k in declaration(spec, factory).takes}
+        args.update(resolve_step_counts({**spec.example, **kwargs}, common["num_training_steps"]))
+        fn = factory(None, **args)
     except Exception as exc:
-        problems.append(f"schedule {spec.name!r}: factory(None, **{args}) raised {type(exc).__name__}: {exc} "
-                        "(pass schedule_kwargs to check_plugin if it needs more arguments)")
+        problems.append(f"schedule {spec.name!r}: factory(None, ...) with the declared example "
+                        f"{dict(spec.example)} raised {type(exc).__name__}: {exc} (declare example= arguments "
+                        "on its ScheduleSpec, or pass schedule_kwargs to check_plugin, if it needs more)")
         return
     if not callable(fn):
         problems.append(f"schedule {spec.name!r}: factory(None, ...) must return a step -> multiplier callable")
@@ -102,13 +107,15 @@ def check_plugin(module: str, distribution: str | None = None, schedule_kwargs: 
     Args:
         module: import name of the module holding the hookimpls (what the entry point names).
         distribution: the installed distribution to check the entry point of; ``None`` skips that.
-        schedule_kwargs: ``{schedule name: extra kwargs}`` for schedules whose factory needs more
-            than the common step counts. Defaults to ``None``.
+        schedule_kwargs: ``{schedule name: extra kwargs}`` added to each schedule's declared
+            ``example`` arguments, for schedules whose factory needs more than the common step
+            counts and whose spec declares no example. Defaults to ``None``.
 
     Checks: importing the module imports no framework (a failure names the module and line that
     imported it, usually the package ``__init__``); hooks run in a fresh manager and return
     valid specs; every factory and export resolves; each ``"python"`` schedule builds a plain,
-    picklable, finite ``step -> multiplier`` from ``factory(None, ...)``; the distribution
+    picklable, finite ``step -> multiplier`` from ``factory(None, ...)`` with the step counts its
+    signature takes and its declared ``example`` arguments; the distribution
     declares exactly one ``hfopt`` entry point named after itself. Raises ``AssertionError``
     listing every problem found.
     """
