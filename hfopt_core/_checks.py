@@ -1,7 +1,15 @@
-"""Argument checks shared by schedule factories (part of the plugin API, :mod:`hfopt_core.plugin`).
+"""Argument checks for every plugin, torch and TF alike (part of the plugin API, :mod:`hfopt_core.plugin`).
 
-Every check names the argument and the value, raises before anything is built, and returns the
-value as a plain Python number: numpy scalars, 0-d numpy arrays and 0-d tensors (accepted wherever
+One message form: the argument, what it must be, the value received::
+
+    num_warmup_steps must be a non-negative number of steps, got -5
+    beta1 must be a number in [0, 1), got 1.5
+    lr must be a real number (learning rate), got str '1e-3'
+
+:func:`check_number` checks (and converts) a numeric argument; :func:`argument_error` builds the
+same message for any other rule (a choice, a shape). Checks raise before anything is built or
+modified: ``ValueError`` for a bad value, ``TypeError`` for a wrong type. Numbers come back as
+plain Python numbers: numpy scalars, 0-d numpy arrays and 0-d tensors (accepted wherever
 transformers accepts a number) are converted once, so step functions hold plain values only.
 """
 from __future__ import annotations
@@ -38,8 +46,46 @@ def _describe(value) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def argument_error(name: str, requirement: str, value, *, wrong_type: bool = False) -> Exception:
+    """The error for argument ``name``: ``"<name> must be <requirement>, got <value>"``.
+
+    Args:
+        name: the argument's name (``"betas[0]"`` for an element).
+        requirement: what it must be (``"'min' or 'max'"``, ``"a number in [0, 1)"``).
+        value: the value received (shown with its ``repr``; arrays and tensors by type and shape).
+        wrong_type: return a ``TypeError`` instead of a ``ValueError``. Defaults to ``False``.
+
+    Returns the exception for the caller to raise (``raise argument_error(...)``), so tracebacks
+    point at the check.
+    """
+    got = _describe(value) if wrong_type else _show(value)
+    return (TypeError if wrong_type else ValueError)(f"{name} must be {requirement}, got {got}")
+
+
+def _show(value) -> str:
+    shape = getattr(value, "shape", None)
+    if shape is not None and tuple(shape) != () and not isinstance(value, (int, float)):
+        return _describe(value)
+    return repr(value)
+
+
+def _requirement(what: str, minimum, positive: bool, maximum, below) -> str:
+    """``"a non-negative number of steps"``, ``"a number in [0, 1)"``, ``"a positive count"``..."""
+    upper = below if below is not None else maximum
+    if upper is None:
+        if positive:
+            return f"a positive {what}"
+        if minimum is not None:
+            return f"a non-negative {what}" if minimum == 0 else f"a >= {minimum} {what}"
+        return f"a finite {what}"
+    if minimum is None and not positive:
+        return f"a {what} {'<' if below is not None else '<='} {upper}"
+    low = "(0" if positive and (minimum is None or minimum <= 0) else f"[{minimum}"
+    return f"a {what} in {low}, {upper}{')' if below is not None else ']'}"
+
+
 def check_number(name: str, value, *, minimum=None, positive: bool = False, integer: bool = False,
-                 allow_none: bool = False, what: str = "number"):
+                 allow_none: bool = False, what: str = "number", maximum=None, below=None):
     """Check one numeric argument and return it as a plain ``int``/``float``.
 
     Args:
@@ -50,25 +96,27 @@ def check_number(name: str, value, *, minimum=None, positive: bool = False, inte
         integer: require an integral type (``int``, numpy integer, integer 0-d tensor). Defaults to ``False``.
         allow_none: let ``None`` through unchanged. Defaults to ``False``.
         what: the noun of the message (``"number of steps"``). Defaults to ``"number"``.
+        maximum: largest allowed value (inclusive). Defaults to ``None`` (no bound).
+        below: the value must be smaller than this (exclusive bound, ``below=1`` for a decay rate).
+            Defaults to ``None``.
 
     Raises ``TypeError`` for a non-number (``bool``, ``str``, a tensor with several elements, ...)
-    and ``ValueError`` for NaN, infinity or a value out of range, each naming ``name`` and the value.
+    and ``ValueError`` for NaN, infinity or a value out of range, each in the form of
+    :func:`argument_error` (``"beta1 must be a number in [0, 1), got 1.5"``).
     """
     if value is None and allow_none:
         return None
     converted = plain_number(value)
     kind = numbers.Integral if integer else numbers.Real
     if isinstance(converted, bool) or not isinstance(converted, kind):
-        expected = "an int" if integer else "a real number"
-        raise TypeError(f"{name} must be {expected} ({what}), got {_describe(value)}")
+        raise argument_error(name, f"{'an int' if integer else 'a real number'} ({what})", value, wrong_type=True)
     converted = int(converted) if isinstance(converted, numbers.Integral) else float(converted)
+    requirement = _requirement(what, minimum, positive, maximum, below)
     if not math.isfinite(converted):
-        raise ValueError(f"{name} must be a finite {what}, got {converted!r}")
-    if positive and not converted > 0:
-        raise ValueError(f"{name} must be a positive {what}, got {converted!r}")
-    if minimum is not None and converted < minimum:
-        bound = "non-negative" if minimum == 0 else f">= {minimum}"
-        raise ValueError(f"{name} must be a {bound} {what}, got {converted!r}")
+        raise argument_error(name, f"a finite {what}", converted)
+    if ((positive and not converted > 0) or (minimum is not None and converted < minimum)
+            or (maximum is not None and converted > maximum) or (below is not None and not converted < below)):
+        raise argument_error(name, requirement, converted)
     return converted
 
 

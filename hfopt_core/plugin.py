@@ -33,7 +33,8 @@ Contents:
 * schedules: :class:`StepFunction`, :func:`as_scheduler`, :func:`framework_of`, the Python ops
   namespace :data:`PY_OPS` and the formula helpers :func:`linear_warmup`, :func:`warmup_then`,
   :func:`decay_progress`;
-* argument checks: :func:`check_steps`, :func:`check_number`, :func:`check_last_epoch`,
+* argument checks, one message form (``"<argument> must be <what>, got <value>"``) for every plugin,
+  torch and TF alike: :func:`check_number`, :func:`argument_error`, :func:`check_steps`, :func:`check_last_epoch`,
   :func:`initial_lr`, :func:`min_lr_rate_of`, :func:`plain_number`;
 * which framework / Keras: :func:`keras_flavour` (the flavour of hfopt's Keras classes in this
   process), :func:`requested_flavour`, :func:`check_keras_flavour`, :func:`keras_module`,
@@ -43,7 +44,8 @@ Contents:
 """
 from __future__ import annotations
 
-from ._checks import check_last_epoch, check_number, check_steps, initial_lr, min_lr_rate_of, plain_number
+from ._checks import (argument_error, check_last_epoch, check_number, check_steps, initial_lr, min_lr_rate_of,
+                      plain_number)
 from ._formulas import decay_progress, linear_warmup, warmup_then
 from ._lazy import lazy_exports
 from ._ops import PY_OPS
@@ -58,5 +60,6 @@ __all__ = [
     "FRAMEWORKS", "PY_OPS", "AccumulatorSpec", "ComponentSpec", "FrameworkError", "OptimizerSpec",
     "ScheduleSpec", "StepFunction", "as_scheduler", "check_last_epoch", "check_number", "check_steps", "decay_progress", "framework_of",
     "hookimpl", "initial_lr", "lazy_exports", "linear_warmup", "min_lr_rate_of", "plain_number", "warmup_then",
+    "argument_error",
     "check_keras_flavour", "flavour_of", "keras_backend", "keras_flavour", "keras_module", "requested_flavour",
 ]
