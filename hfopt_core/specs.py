@@ -206,7 +206,7 @@ def _length(phase: dict, index: int, num_training_steps, last: bool):
             raise ValueError(f"{where} fraction must be at most 1, got {value!r}")
         if num_training_steps is None:
             raise ValueError(f"{where} fraction={value!r} is a share of num_training_steps, which is not given")
-        return math.floor(Fraction(fraction) * num_training_steps)
+        return math.floor(Fraction(repr(fraction)) * num_training_steps)  # 0.7 as written, not 0.69999...
     if isinstance(value, str):
         return _percent_of(f"{where} steps", value, num_training_steps)
     from ._checks import check_number

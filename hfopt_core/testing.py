@@ -79,8 +79,11 @@ def _check_schedule(spec: ScheduleSpec, kwargs: dict, problems: list[str]) -> No
     common = {"num_warmup_steps": 2, "num_training_steps": 10}
     try:
         factory = resolve(spec.factory)
-        args = {k: common[k] for k in declaration(spec, factory).takes}
+        declared = declaration(spec, factory)
+        args = {k: common[k] for k in declared.takes}
         args.update(resolve_step_counts({**spec.example, **kwargs}, common["num_training_steps"]))
+        if "lr_init" not in args and declared.needs_lr_init(args):
+            args["lr_init"] = 1.0  # its floor is relative to the initial lr, which optimizer=None lacks
         fn = factory(None, **args)
     except Exception as exc:
         problems.append(f"schedule {spec.name!r}: factory(None, ...) with the declared example "
