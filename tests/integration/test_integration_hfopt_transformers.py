@@ -219,3 +219,25 @@ def test_optim_args_are_split_as_transformers_splits_them():
     assert parse_optim_args(None) == {} and parse_optim_args("") == {}
     with pytest.raises(ValueError, match="optim_args .*'beta1'"):
         parse_optim_args("beta1,beta2=0.9")
+
+
+def test_set_optimizer_and_set_lr_scheduler_take_registry_names(tmp_path, thirdparty):
+    args = HfoptTrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    args.set_optimizer("lion", learning_rate=0.02, weight_decay=0.1, args="beta1=0.8")
+    args.set_lr_scheduler({"name": "onecycle", "floor": 0.2}, max_steps=8, warmup_steps=2)
+    assert (args.optim, args.learning_rate, args.weight_decay, args.optim_args) == ("lion", 0.02, 0.1, "beta1=0.8")
+    assert (args.lr_scheduler_type, args.max_steps, args.warmup_steps) == ({"name": "onecycle", "floor": 0.2}, 8, 2)
+    trainer = HfoptTrainer(tiny_model(), args, train_dataset=Rows())
+    trainer.create_optimizer_and_scheduler(num_training_steps=8)
+    assert trainer.optimizer.defaults["beta1"] == 0.8
+    lrs = []
+    for _ in range(8):
+        lrs.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    assert lrs == pytest.approx([0.02 * onecycle_expected(s, 2, 8, 0.2) for s in range(8)], rel=1e-12, abs=1e-15)
+    # transformers' own names still go through transformers' enums
+    args.set_optimizer("adamw_torch").set_lr_scheduler("cosine")
+    assert args.optim is OptimizerNames.ADAMW_TORCH and args.lr_scheduler_type is HFSchedulerType.COSINE
+    with pytest.raises(ValueError, match="optim='lino'"):
+        args.set_optimizer("lino")

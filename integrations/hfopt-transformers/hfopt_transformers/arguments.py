@@ -69,6 +69,44 @@ def scheduler_spec(value):
     return value
 
 
+def registry_scheduler(value):
+    """``None`` for one of transformers' scheduler names; else ``value`` checked, as ``lr_scheduler_type`` keeps it.
+
+    Every schedule the spec names must be installed for torch (``ValueError`` naming
+    ``lr_scheduler_type`` otherwise); an ``@file`` spec is read now and kept as JSON text.
+    """
+    if isinstance(value, HFSchedulerType) or (isinstance(value, str) and value in _HF_SCHEDULERS):
+        return None
+    spec = scheduler_spec(value)
+    manager = get_manager()
+    for name in _scheduler_names(spec):
+        if not isinstance(name, str):
+            raise ValueError(f"lr_scheduler_type={value!r}: every schedule and phase needs a 'name' string, "
+                             f"got {name!r}")
+        try:
+            manager.lookup("schedule", name, "torch")
+        except (ValueError, HfoptError) as exc:
+            raise ValueError(f"lr_scheduler_type={value!r}: {exc}") from None
+    if isinstance(value, str) and value.strip().startswith("@"):
+        return json.dumps(spec)  # the file's spec, kept in the arguments
+    return value
+
+
+def registry_optimizer(value, optim_args=None):
+    """``None`` for one of transformers' ``OptimizerNames``; else ``value``, checked installed (with ``optim_args``)."""
+    if isinstance(value, OptimizerNames) or (isinstance(value, str) and value in _HF_OPTIMIZERS):
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"optim must be an optimizer name (str), got {type(value).__name__}: {value!r}")
+    try:
+        get_manager().lookup("optimizer", value, "torch")
+    except (ValueError, HfoptError) as exc:
+        raise ValueError(f"optim={value!r} is neither one of transformers' optimizer names nor installed: "
+                         f"{exc}") from None
+    parse_optim_args(optim_args)
+    return value
+
+
 @dataclass
 class HfoptTrainingArguments(TrainingArguments):
     """``TrainingArguments`` whose ``optim`` and ``lr_scheduler_type`` reach the hfopt registry.
@@ -99,46 +137,38 @@ class HfoptTrainingArguments(TrainingArguments):
                           "(its keyword arguments in --optim_args key=value,...)."})
 
     def __post_init__(self):
-        scheduler, optim = self.lr_scheduler_type, self.optim
-        registry_scheduler = not (isinstance(scheduler, HFSchedulerType) or scheduler in _HF_SCHEDULERS)
-        registry_optim = not (isinstance(optim, OptimizerNames) or optim in _HF_OPTIMIZERS)
-        if registry_scheduler:
-            self._check_scheduler(scheduler)
-            if isinstance(scheduler, str) and scheduler.strip().startswith("@"):
-                scheduler = json.dumps(scheduler_spec(scheduler))  # the file's spec, kept in the arguments
+        scheduler, optim = registry_scheduler(self.lr_scheduler_type), registry_optimizer(self.optim, self.optim_args)
+        if scheduler is not None:
             self.lr_scheduler_type = _DEFAULTS["lr_scheduler_type"]
-        if registry_optim:
-            self._check_optim(optim)
+        if optim is not None:
             self.optim = _DEFAULTS["optim"]
         try:
             super().__post_init__()  # transformers' checks and conversions, on its own names
         finally:
-            if registry_scheduler:
+            if scheduler is not None:
                 self.lr_scheduler_type = scheduler
-            if registry_optim and not self.adafactor:  # --adafactor overrides optim, as in transformers
+            if optim is not None and not self.adafactor:  # --adafactor overrides optim, as in transformers
                 self.optim = optim
 
-    @staticmethod
-    def _check_scheduler(value) -> None:
-        manager = get_manager()
-        for name in _scheduler_names(scheduler_spec(value)):
-            if not isinstance(name, str):
-                raise ValueError(f"lr_scheduler_type={value!r}: every schedule and phase needs a 'name' string, "
-                                 f"got {name!r}")
-            try:
-                manager.lookup("schedule", name, "torch")
-            except (ValueError, HfoptError) as exc:
-                raise ValueError(f"lr_scheduler_type={value!r}: {exc}") from None
+    def set_optimizer(self, name="adamw_torch", learning_rate: float = 5e-5, weight_decay: float = 0,
+                      beta1: float = 0.9, beta2: float = 0.999, epsilon: float = 1e-8, args: str | None = None):
+        """transformers' ``set_optimizer`` (same arguments and defaults); ``name`` may also be a registry name."""
+        optim = registry_optimizer(name, args)
+        super().set_optimizer(_DEFAULTS["optim"] if optim is not None else name, learning_rate, weight_decay,
+                              beta1, beta2, epsilon, args)
+        if optim is not None:
+            self.optim = optim
+        return self
 
-    def _check_optim(self, value) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"optim must be an optimizer name (str), got {type(value).__name__}: {value!r}")
-        try:
-            get_manager().lookup("optimizer", value, "torch")
-        except (ValueError, HfoptError) as exc:
-            raise ValueError(f"optim={value!r} is neither one of transformers' optimizer names nor installed: "
-                             f"{exc}") from None
-        parse_optim_args(self.optim_args)
+    def set_lr_scheduler(self, name="linear", num_epochs: float = 3.0, max_steps: int = -1,
+                         warmup_ratio: float = 0, warmup_steps: int = 0):
+        """transformers' ``set_lr_scheduler`` (same arguments and defaults); ``name`` may also be a registry name or spec."""
+        scheduler = registry_scheduler(name)
+        super().set_lr_scheduler(_DEFAULTS["lr_scheduler_type"] if scheduler is not None else name, num_epochs,
+                                 max_steps, warmup_ratio, warmup_steps)
+        if scheduler is not None:
+            self.lr_scheduler_type = scheduler
+        return self
 
     @property
     def lr_scheduler_spec(self):
