@@ -53,10 +53,16 @@ class GradientAccumulator:
 
     @property
     def gradients(self):
-        """The accumulated gradients on the current replica (``None`` where the gradient was ``None``)."""
+        """The accumulated gradients on the current replica (``None`` where the gradient was ``None``).
+
+        Each is a tensor placed on the replica's device (``tf.identity`` of the variable's value):
+        inside ``strategy.run`` in a ``tf.function`` a Keras 3 optimizer all-reduces the gradients,
+        and a bare read of an ``ON_READ`` variable carries no device for it to reduce to
+        ("destinations can not be empty" on a one-replica ``MirroredStrategy``).
+        """
         if not self._gradients:
             raise ValueError("The accumulator should be called first to initialize the gradients")
-        return [g.value() if g is not None else None for g in self._gradients]
+        return [tf.identity(g.value()) if g is not None else None for g in self._gradients]
 
     def __call__(self, gradients):
         """Add ``gradients`` (a list of tensors or ``None``) to the accumulators and count one step."""

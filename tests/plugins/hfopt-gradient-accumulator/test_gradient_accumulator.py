@@ -77,11 +77,12 @@ DISTRIBUTED = textwrap.dedent("""
     from hfopt_adamweightdecay import AdamWeightDecay, create_optimizer
     from hfopt_gradient_accumulator import GradientAccumulator
     KERAS3 = sys.argv[1] == "keras"
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     # three steps of per-replica gradients: replica 0 sums to [3.5, 3], replica 1 to [-3, -2]
     STEPS = [([1.0, 2.0], [-1.0, 1.0]), ([2.0, -3.0], [-2.0, -1.0]), ([0.5, 4.0], [0.0, -2.0])]
+    SUMS = [[3.5, 3.0], [-3.0, -2.0]]
 
-    def check(make_optimizer, expected):
+    def check(strategy, make_optimizer, expected):
+        replicas = strategy.num_replicas_in_sync
         with strategy.scope():
             acc = GradientAccumulator()
             variable = tf.Variable([4.0, 3.0])
@@ -100,7 +101,7 @@ DISTRIBUTED = textwrap.dedent("""
                 lambda ctx, pair=pair: tf.constant(pair[ctx.replica_id_in_sync_group])))
         assert int(acc.step) == 3, acc.step
         local = [v.numpy() for v in strategy.experimental_local_results(acc._gradients[0])]
-        np.testing.assert_allclose(local, [[3.5, 3.0], [-3.0, -2.0]])
+        np.testing.assert_allclose(local, SUMS[:replicas])
         apply()
         np.testing.assert_allclose(variable.numpy(), expected, rtol=1e-5)
         acc.reset()
@@ -115,12 +116,15 @@ DISTRIBUTED = textwrap.dedent("""
             optimizer.build([variable])
         return optimizer
 
-    check(transformers_schedule, [4.0, 3.0])
-    # AdamWeightDecay builds itself (no build call): the summed gradient [0.5, 1] moves each weight by
-    # lr (Adam's first step is lr * g / |g|), after the decay w -= lr * rate * w
-    check(lambda variable: AdamWeightDecay(0.1), [4.0 - 0.1, 3.0 - 0.1])
-    check(lambda variable: AdamWeightDecay(0.1, weight_decay_rate=0.5),
-          [4.0 * (1 - 0.05) - 0.1, 3.0 * (1 - 0.05) - 0.1])
+    # two replicas, and one (where a bare ON_READ read has no device for Keras 3's all-reduce)
+    for strategy in (tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]), tf.distribute.MirroredStrategy(["/cpu:0"])):
+        check(strategy, transformers_schedule, [4.0, 3.0])
+        # AdamWeightDecay builds itself (no build call): the summed gradient ([0.5, 1] on two replicas,
+        # [3.5, 3] on one) moves each weight by lr (Adam's first step is lr * g / |g|), after the
+        # decay w -= lr * rate * w
+        check(strategy, lambda variable: AdamWeightDecay(0.1), [4.0 - 0.1, 3.0 - 0.1])
+        check(strategy, lambda variable: AdamWeightDecay(0.1, weight_decay_rate=0.5),
+              [4.0 * (1 - 0.05) - 0.1, 3.0 * (1 - 0.05) - 0.1])
     print("OK")
 """)
 
