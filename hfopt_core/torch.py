@@ -7,16 +7,17 @@ path and keyword arguments; :class:`Scheduler` takes a schedule name or spec and
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, Optional, Union
 
 import torch
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from .api import get_scheduler
 from .scheduler_type import SchedulerType
 
-__all__ = ["Scheduler"]
+__all__ = ["MetricScheduler", "Scheduler"]
 
 #: What ``spec`` may be: a name, a mapping ``{"name": ..., **arguments}``, or a list of phases.
 Spec = Union[str, Mapping[str, Any], Sequence[Mapping[str, Any]]]
@@ -56,6 +57,10 @@ class Scheduler(LRScheduler):
     its ``state_dict`` records the spec and step counts beside the built scheduler's state:
     :meth:`load_state_dict` refuses a state saved for another spec or horizon (``ValueError``
     naming what changed).
+
+    When what ``get_scheduler`` builds follows a metric (``reduce_lr_on_plateau``, ``greedy``, or a
+    list of phases ending in one), the instance is a :class:`MetricScheduler`, which Lightning
+    recognises as a ``ReduceLROnPlateau`` and steps with the ``monitor`` metric.
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, spec: Spec, num_warmup_steps: Optional[int] = None,
@@ -71,6 +76,10 @@ class Scheduler(LRScheduler):
         self.scheduler = get_scheduler(self.spec, optimizer, num_warmup_steps=num_warmup_steps,
                                        num_training_steps=num_training_steps,
                                        scheduler_specific_kwargs=self.scheduler_specific_kwargs)
+        if type(self) is Scheduler and isinstance(self.scheduler, ReduceLROnPlateau):
+            # what was built follows a metric: become the ReduceLROnPlateau type Lightning looks for
+            # (same attributes; the class only adds that base)
+            self.__class__ = MetricScheduler
         self.optimizer = optimizer
         self.base_lrs = [group.get("initial_lr", group["lr"]) for group in optimizer.param_groups]
         self._step_count = getattr(self.scheduler, "_step_count", 1)
@@ -100,24 +109,42 @@ class Scheduler(LRScheduler):
         how it was built and the built scheduler's own ``state_dict``."""
         return {**self._config(), "scheduler": self.scheduler.state_dict()}
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; ``ValueError`` naming each setting that differs from this scheduler's.
+    def load_state_dict(self, state_dict: dict[str, Any], allow_changed_spec: bool = False) -> None:
+        """Restore a :meth:`state_dict`.
 
-        To continue a run on a new horizon, build a new ``Scheduler`` and load only the optimizer's
-        state (or pass the saved step as the schedule's own resume argument where it has one).
+        Args:
+            state_dict: what :meth:`state_dict` returned.
+            allow_changed_spec: continue from the saved step on this scheduler's own spec and step
+                counts instead of raising a ``ValueError`` that names each setting that differs.
+                Defaults to ``False``.
         """
         if not isinstance(state_dict, Mapping) or "scheduler" not in state_dict:
+            keys = sorted(state_dict) if isinstance(state_dict, Mapping) else "-"
             raise TypeError(f"state_dict must be a mapping saved by Scheduler.state_dict(), got "
-                            f"{type(state_dict).__name__} with keys {sorted(state_dict) if isinstance(state_dict, Mapping) else '-'}")
+                            f"{type(state_dict).__name__} with keys {keys}")
         changed = [f"{key}: saved {state_dict.get(key)!r}, now {value!r}"
                    for key, value in self._config().items() if key in state_dict and state_dict[key] != value]
-        if changed:
+        if changed and not allow_changed_spec:
             raise ValueError("this Scheduler was built differently from the one saved: " + "; ".join(changed)
-                             + ". Build it with the saved settings to resume, or start the new schedule from "
-                               "the optimizer's state alone")
-        self.scheduler.load_state_dict(state_dict["scheduler"])
+                             + ". Build it with the saved settings to resume, or call "
+                               "load_state_dict(state, allow_changed_spec=True) to continue from the saved step "
+                               "on this scheduler's settings")
+        inner = self.scheduler.load_state_dict
+        if allow_changed_spec and "allow_changed_spec" in inspect.signature(inner).parameters:
+            inner(state_dict["scheduler"], allow_changed_spec=True)
+        else:
+            inner(state_dict["scheduler"])
         self._sync()
 
     def __repr__(self) -> str:
         return (f"Scheduler(spec={self.spec!r}, num_warmup_steps={self.num_warmup_steps!r}, "
                 f"num_training_steps={self.num_training_steps!r}, last_epoch={self.last_epoch})")
+
+
+class MetricScheduler(Scheduler, ReduceLROnPlateau):
+    """A :class:`Scheduler` whose schedule, or last phase, follows a metric: step it with ``step(metric)``.
+
+    ``Scheduler(optimizer, spec, ...)`` is one when what it builds is a ``ReduceLROnPlateau`` (same
+    arguments). Being a ``ReduceLROnPlateau`` is what tells Lightning to pass the ``monitor``
+    metric to ``step``; everything else is :class:`Scheduler`'s.
+    """

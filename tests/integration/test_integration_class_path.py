@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from hfopt_core import get_scheduler
-from hfopt_core.torch import Scheduler
+from hfopt_core.torch import MetricScheduler, Scheduler
 
 pytestmark = [pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated"),
               # the CLI is run from Python with args=..., inside pytest's own command line
@@ -94,6 +94,34 @@ def test_loading_a_state_of_another_horizon_says_what_changed():
     assert other.last_epoch == 0  # nothing changed
 
 
+def test_allow_changed_spec_continues_on_the_new_horizon():
+    opt = sgd()
+    old = Scheduler(opt, {"name": "linear", "num_warmup_steps": 2}, num_training_steps=10)
+    drive(opt, old, 4)
+    longer = Scheduler(sgd(), {"name": "linear", "num_warmup_steps": 2}, num_training_steps=20)
+    longer.load_state_dict(old.state_dict(), allow_changed_spec=True)
+    assert longer.last_epoch == 4
+    longer.step()
+    assert longer.get_last_lr() == pytest.approx([0.1 * (20 - 5) / 18])  # step 5 of the 20-step line
+
+
+def test_a_spec_ending_in_a_metric_phase_is_a_reduce_on_plateau():
+    spec = [{"name": "constant_with_warmup", "num_warmup_steps": 2, "steps": 2},
+            {"name": "reduce_lr_on_plateau", "patience": 0, "factor": 0.5}]
+    opt = sgd()
+    scheduler = Scheduler(opt, spec, num_training_steps=10)
+    assert type(scheduler) is MetricScheduler and isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    assert type(Scheduler(sgd(), "cosine", 2, 8)) is Scheduler
+    seen = []
+    for _ in range(6):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        scheduler.step(1.0)  # a metric that never improves
+    assert seen == pytest.approx([0.0, 0.05, 0.1, 0.1, 0.05, 0.025])
+    copy = pickle.loads(pickle.dumps(scheduler))
+    assert type(copy) is MetricScheduler and copy.last_epoch == 6
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
         Scheduler(None, "cosine", 2, 8)
@@ -149,6 +177,7 @@ class Regression(pl.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
+        self.log("score", 1.0)  # a metric that never improves, for metric-driven phases
         return torch.nn.functional.mse_loss(self.net(x), y)
 
     def on_before_optimizer_step(self, optimizer):
@@ -158,7 +187,8 @@ class Regression(pl.LightningModule):
         if self.scheduler_factory is None:  # LightningCLI's own optimizer / lr_scheduler keys
             return super().configure_optimizers()
         opt = self.optimizer_factory(self.parameters())
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.scheduler_factory(opt), "interval": "step"}}
+        scheduler = self.scheduler_factory(opt)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "monitor": "score"}}
 
     def train_dataloader(self):
         gen = torch.Generator().manual_seed(3)
@@ -209,6 +239,42 @@ model:
       spec: {{name: cosine, num_warmup_steps: 2}}
       num_training_steps: {UPDATES}
 """
+
+
+MODULE_ARGS_METRIC_PHASE = TRAINER + f"""
+model:
+  optimizer:
+    class_path: torch.optim.SGD
+    init_args: {{lr: 0.1}}
+  scheduler:
+    class_path: hfopt_core.torch.Scheduler
+    init_args:
+      spec:
+        - {{name: constant_with_warmup, num_warmup_steps: 2, steps: 2}}
+        - {{name: reduce_lr_on_plateau, patience: 0, factor: 0.5}}
+      num_training_steps: {UPDATES}
+"""
+
+
+def test_lightning_cli_yaml_warmup_then_plateau_gets_the_monitor_metric(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(MODULE_ARGS_METRIC_PHASE)
+    run = StepIntervalCLI(Regression, args=["fit", "--config", str(path), "--trainer.default_root_dir", str(tmp_path)],
+                          save_config_callback=None, seed_everything_default=0)
+    [lr_config] = run.trainer.lr_scheduler_configs
+    assert isinstance(lr_config.scheduler, MetricScheduler) and lr_config.reduce_on_plateau
+    assert lr_config.scheduler.last_epoch == UPDATES
+    # the same spec driven by hand with the same never-improving metric
+    opt = sgd()
+    manual = Scheduler(opt, [{"name": "constant_with_warmup", "num_warmup_steps": 2, "steps": 2},
+                             {"name": "reduce_lr_on_plateau", "patience": 0, "factor": 0.5}], num_training_steps=UPDATES)
+    expected = []
+    for _ in range(UPDATES):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        manual.step(1.0)
+    assert run.model.update_lrs == pytest.approx(expected, rel=1e-12)
+    assert expected[:3] == pytest.approx([0.0, 0.05, 0.1]) and expected[-1] < 0.1
 
 
 @pytest.mark.parametrize("config", [CLI_KEYS, MODULE_ARGS], ids=["cli-lr_scheduler-key", "module-configure_optimizers"])
