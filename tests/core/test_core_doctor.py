@@ -101,7 +101,7 @@ def test_an_empty_allow_list_is_the_documented_load_none(site, monkeypatch, caps
 @pytest.mark.parametrize("declared", [
     "[hfopt]\nacme-twice = acme_twice\nacme-twice = acme_twice\n",  # the same line twice
     "[hfopt]\nacme-twice = acme_twice\nacme-again = acme_twice\n",  # two names, one module
-])
+], ids=["same-line-twice", "two-names-one-module"])
 def test_an_entry_point_declared_twice_is_one_broken_record_and_provides_nothing(site, capsys, declared):
     make_dist(site, "acme-twice", "1.0", "acme_twice", schedule_plugin("twice", "acme_twice"))
     (site / "acme_twice-1.0.dist-info" / "entry_points.txt").write_text(declared)

@@ -1,0 +1,96 @@
+"""Tests of hfopt-schedule-warmup-stable-decay, runnable alone:
+
+    pytest plugins/hfopt-schedule-warmup-stable-decay
+
+The expectations are computed here from the closed form (the formula in the package docstring,
+which is transformers' documented schedule), never from the plugin's own code.
+"""
+from __future__ import annotations
+
+import math
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+
+from hfopt_core import get_scheduler
+from hfopt_core.testing import check_plugin
+from hfopt_schedule_warmup_stable_decay import get_wsd_schedule
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+W = 4  # num_warmup_steps
+T = 20  # num_training_steps
+COMMON = dict(num_warmup_steps=W, num_training_steps=T)  # what get_scheduler passes
+
+
+def closed_form(step, num_warmup_steps, num_decay_steps, num_training_steps=None, num_stable_steps=None,
+                warmup_type="linear", decay_type="cosine", min_lr_ratio=0.0, num_cycles=0.5):
+    if num_stable_steps is None:
+        num_stable_steps = num_training_steps - num_warmup_steps - num_decay_steps
+    warm = {"linear": lambda p: p, "cosine": lambda p: 0.5 * (1 - math.cos(math.pi * p)),
+            "1-sqrt": lambda p: 1 - math.sqrt(1 - p)}[warmup_type]
+    decay = {"linear": lambda p: 1 - p, "cosine": lambda p: 0.5 * (1 + math.cos(math.pi * num_cycles * 2 * p)),
+             "1-sqrt": lambda p: 1 - math.sqrt(p)}[decay_type]
+    if step < num_warmup_steps:
+        return max(0.0, warm(step / max(1, num_warmup_steps)) * (1 - min_lr_ratio) + min_lr_ratio)
+    if step < num_warmup_steps + num_stable_steps:
+        return 1.0
+    if step < num_warmup_steps + num_stable_steps + num_decay_steps:
+        progress = (step - num_warmup_steps - num_stable_steps) / max(1, num_decay_steps)
+        return max(0.0, decay(progress) * (1 - min_lr_ratio) + min_lr_ratio)
+    return min_lr_ratio
+
+
+STEPS = [0, 1, 3, 4, 9, 14, 15, 17, 19, 20, 25]
+
+
+@pytest.mark.parametrize("kwargs", [
+    {'num_decay_steps': 6},
+    {'num_decay_steps': 6, 'warmup_type': 'cosine', 'decay_type': '1-sqrt', 'min_lr_ratio': 0.1},
+    {'num_decay_steps': 6, 'warmup_type': '1-sqrt', 'decay_type': 'linear'},
+])
+def test_step_function_is_the_closed_form(kwargs):
+    fn = get_scheduler("warmup_stable_decay", None, **COMMON, scheduler_specific_kwargs=kwargs)
+    direct = get_wsd_schedule(None, **COMMON, **kwargs)
+    for step in STEPS:
+        want = closed_form(step, **COMMON, **kwargs)
+        assert fn(step) == pytest.approx(want, rel=1e-12, abs=1e-15), step
+        assert direct(step) == fn(step)
+    restored = pickle.loads(pickle.dumps(fn))
+    assert [restored(step) for step in STEPS] == [fn(step) for step in STEPS]
+
+
+def test_torch_scheduler_follows_the_closed_form():
+    torch = pytest.importorskip("torch")
+    lr, kwargs = 0.5, {"num_decay_steps": 8, "min_lr_ratio": 0.05}
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = get_scheduler("warmup_stable_decay", optimizer, **COMMON, scheduler_specific_kwargs=kwargs)
+    for step in range(22):
+        want = lr * closed_form(step, **COMMON, **kwargs)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12, abs=1e-15), step
+        optimizer.step()
+        scheduler.step()
+    rebuilt = get_scheduler("warmup_stable_decay", optimizer, **COMMON, scheduler_specific_kwargs=kwargs)
+    rebuilt.load_state_dict(scheduler.state_dict())
+    assert rebuilt.last_epoch == 22 and rebuilt.get_last_lr() == scheduler.get_last_lr()
+
+
+def test_invalid_arguments_are_named_before_anything_is_built():
+    message = 'Unknown decay type: exponential'
+    with pytest.raises(ValueError, match=re.escape(message)):
+        get_wsd_schedule(None, 2, 4, num_training_steps=10, decay_type='exponential')
+
+
+def test_plugin_conforms():
+    specs = check_plugin("hfopt_schedule_warmup_stable_decay.plugin",
+                         distribution="hfopt-schedule-warmup-stable-decay",
+                         schedule_kwargs={'warmup_stable_decay': {'num_decay_steps': 4}})
+    assert [s.name for s in specs] == ["warmup_stable_decay"]
+
+
+def test_the_readme_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks, "README.md shows a python example"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})
