@@ -93,4 +93,5 @@ def test_two_plugins_made_from_the_template_test_in_one_pytest_run(tmp_path):
                           str(tmp_path / "acme_one" / "tests"), str(tmp_path / "acme_two" / "tests")],
                          capture_output=True, text=True, cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "6 passed" in out.stdout
+    per_copy = (TEMPLATE / "tests" / "test_my_hfopt_plugin.py").read_text().count("\ndef test_")
+    assert f"{2 * per_copy} passed" in out.stdout

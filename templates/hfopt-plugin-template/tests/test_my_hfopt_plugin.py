@@ -28,3 +28,14 @@ def test_optimizer_steps_against_the_gradient_sign():
     assert torch.equal(p.detach(), expected)
     with pytest.raises(ValueError, match="lr must be a finite number >= 0, got -1"):
         get_optimizer("sign_sgd", [p], lr=-1)
+
+
+def test_the_readme_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
+    assert blocks, "README.md shows a python example"
+    for block in blocks:
+        exec(compile(block, str(readme), "exec"), {})
