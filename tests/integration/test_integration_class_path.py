@@ -21,7 +21,9 @@ from hfopt_core.torch import MetricScheduler, Scheduler
 pytestmark = [pytest.mark.filterwarnings("ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated"),
               # the CLI is run from Python with args=..., inside pytest's own command line
               pytest.mark.filterwarnings("ignore:LightningCLI's args parameter is intended"),
-              pytest.mark.filterwarnings("ignore:`Regression.configure_optimizers` will be overridden")]
+              pytest.mark.filterwarnings("ignore:`Regression.configure_optimizers` will be overridden"),
+              # Lightning's own calls into jsonargparse (not ours)
+              pytest.mark.filterwarnings("ignore::DeprecationWarning:lightning.pytorch.cli")]
 
 
 def cosine(step, warmup, total):
