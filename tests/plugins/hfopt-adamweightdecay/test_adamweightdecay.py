@@ -72,6 +72,27 @@ def test_same_numbers_as_transformers(kwargs):
             np.testing.assert_allclose(g, w, rtol=2e-6, atol=1e-7)
 
 
+@needs_tf
+def test_first_apply_inside_tf_function_equals_eager():
+    # Keras 3 builds the slots outside the function (init_scope); the steps must be the same
+    import tensorflow as tf
+
+    def run(step_fn_wrapper):
+        variables = [tf.Variable(v, name=n) for v, n in zip(INIT, NAMES)] if LEGACY else \
+            [keras.Variable(v, name=n) for v, n in zip(INIT, NAMES)]
+        optimizer = AdamWeightDecay(learning_rate=0.01, weight_decay_rate=0.1, exclude_from_weight_decay=["bias"])
+        def apply(gradients):
+            optimizer.apply_gradients(zip(gradients, variables))
+
+        step = step_fn_wrapper(apply)
+        for i in range(3):
+            step([tf.constant(g) for g in grads(i)])
+        return [to_numpy(v) for v in variables]
+
+    for got, want in zip(run(tf.function), run(lambda f: f)):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
 def test_decay_uses_the_schedule_value_before_bias_correction():
     # one step with a zero gradient: Adam moves nothing, only the decay lr * rate * w applies
     if LEGACY:
