@@ -17,7 +17,7 @@ def _extensions() -> dict:
     extension = CppExtension(
         "hfopt_adafactor._C",
         ["csrc/fused_step.cpp"],
-        extra_compile_args=["-O3", "-fopenmp"],
+        extra_compile_args=["-O3", "-fno-math-errno", "-fopenmp"],
         extra_link_args=["-fopenmp"],
         optional=True,  # a failed build leaves a working package without fused=True
     )

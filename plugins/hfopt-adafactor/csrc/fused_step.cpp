@@ -36,6 +36,14 @@
 #include <type_traits>
 #include <vector>
 
+// The hot loops are compiled for AVX-512, AVX2 and baseline x86-64, picked at load time by the
+// CPU (GCC function multi-versioning), so the build runs on any x86-64 machine it is copied to.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && __GNUC__ >= 11
+#define HFOPT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HFOPT_CLONES
+#endif
+
 namespace {
 
 using at::Tensor;
@@ -60,7 +68,12 @@ struct Job {
 
 // ---- element access: fp32 math, parameters stored back with rounding ----------------------
 inline float ld(float x) { return x; }
-inline float ld(c10::BFloat16 x) { return static_cast<float>(x); }
+inline float ld(c10::BFloat16 x) {  // the bf16 bits are the top half of an fp32
+  uint32_t bits = static_cast<uint32_t>(x.x) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
 inline float ld(c10::Half x) { return static_cast<float>(x); }
 
 inline uint32_t mix32(uint32_t x) {  // a 32-bit integer hash (lowbias32)
@@ -68,16 +81,22 @@ inline uint32_t mix32(uint32_t x) {  // a 32-bit integer hash (lowbias32)
   return x;
 }
 
+// Storing an fp32 result into the parameter. SR (bf16 only): stochastic rounding, adding 16
+// random bits (a hash of the tensor's key and the element's index) to the fp32 bit pattern and
+// truncating (unbiased); otherwise round to nearest even, as torch's conversions. inf stays inf,
+// NaN stays NaN; a finite value rounded past bf16's largest becomes inf.
+template <bool SR>
 inline void st(float* p, int64_t, float x, uint32_t) { *p = x; }
+template <bool SR>
 inline void st(c10::Half* p, int64_t, float x, uint32_t) { *p = c10::Half(x); }
-// bf16: round to nearest even, or (key != 0) stochastically: add 16 random bits to the fp32 bit
-// pattern and truncate (unbiased); inf and NaN stay as they are.
+template <bool SR>
 inline void st(c10::BFloat16* p, int64_t j, float x, uint32_t key) {
-  if (key == 0 || !std::isfinite(x)) { *p = c10::BFloat16(x); return; }
   uint32_t bits;
   std::memcpy(&bits, &x, sizeof bits);
-  bits = (bits + (mix32(key ^ (static_cast<uint32_t>(j) * 0x9E3779B9U)) & 0xFFFFU)) & 0xFFFF0000U;
-  *p = c10::BFloat16(static_cast<uint16_t>(bits >> 16), c10::BFloat16::from_bits());
+  const uint32_t add = SR ? (mix32(key ^ (static_cast<uint32_t>(j) * 0x9E3779B9U)) & 0xFFFFU)
+                          : 0x7FFFU + ((bits >> 16) & 1U);
+  const bool nan = (bits & 0x7FFFFFFFU) > 0x7F800000U;
+  p->x = nan ? static_cast<uint16_t>((bits >> 16) | 0x40U) : static_cast<uint16_t>((bits + add) >> 16);
 }
 
 double rho_of(const Hyper& h, int64_t step) {
@@ -102,7 +121,7 @@ void coefficients(const Hyper& h, const J& t, double psq, double usq, double* lr
 }
 
 // p <- p - decay * p - u over one contiguous run, u = rk * g * c[j] (factored) or rk * g
-template <typename P, typename G>
+template <bool SR, typename P, typename G>
 inline void apply_run(const Hyper& h, P* p, const G* g, float* m, const float* c, double rk, int64_t n,
                       double decay, int64_t offset, uint32_t key) {
   const float fk = static_cast<float>(rk), fdecay = static_cast<float>(decay);
@@ -113,19 +132,19 @@ inline void apply_run(const Hyper& h, P* p, const G* g, float* m, const float* c
       float mm = b1 * m[j] + ob1 * u;
       m[j] = mm;
       float pj = ld(p[j]);
-      st(p + j, offset + j, pj - fdecay * pj - mm, key);
+      st<SR>(p + j, offset + j, pj - fdecay * pj - mm, key);
     }
   } else if (c) {
     #pragma omp simd
     for (int64_t j = 0; j < n; j++) {
       float pj = ld(p[j]);
-      st(p + j, offset + j, pj - fdecay * pj - ld(g[j]) * c[j] * fk, key);
+      st<SR>(p + j, offset + j, pj - fdecay * pj - ld(g[j]) * c[j] * fk, key);
     }
   } else {
     #pragma omp simd
     for (int64_t j = 0; j < n; j++) {
       float pj = ld(p[j]);
-      st(p + j, offset + j, pj - fdecay * pj - ld(g[j]) * fk, key);
+      st<SR>(p + j, offset + j, pj - fdecay * pj - ld(g[j]) * fk, key);
     }
   }
 }
@@ -135,8 +154,8 @@ inline double beta2_of(const Hyper& h, int64_t step) {
 }
 
 // ---- small tensors: one thread each ---------------------------------------------------------
-template <typename P, typename G>
-void dense_small(const Hyper& h, const Job<P, G>& t) {
+template <bool SR, typename P, typename G>
+HFOPT_CLONES void dense_small(const Hyper& h, const Job<P, G>& t) {
   const int64_t n = t.cols;
   const double beta2 = beta2_of(h, t.step);
   const float fb = static_cast<float>(beta2), fa = static_cast<float>(1.0 - beta2), e1 = static_cast<float>(h.eps1);
@@ -147,8 +166,8 @@ void dense_small(const Hyper& h, const Job<P, G>& t) {
     float gj = ld(t.g[j]), pj = ld(t.p[j]);
     float vj = fb * v[j] + fa * (gj * gj + e1);
     v[j] = vj;
-    psq += static_cast<double>(pj) * pj;
-    usq += static_cast<double>(gj) * gj / vj;
+    psq += static_cast<double>(pj * pj);  // products and quotients in fp32, sums in double
+    usq += static_cast<double>(gj * gj / vj);
   }
   double lr, k;
   coefficients(h, t, psq, usq, &lr, &k);
@@ -158,13 +177,13 @@ void dense_small(const Hyper& h, const Job<P, G>& t) {
     float u = ld(t.g[j]) / std::sqrt(v[j]) * fk;
     if (t.m) { u = b1 * t.m[j] + ob1 * u; t.m[j] = u; }
     float pj = ld(t.p[j]);
-    st(t.p + j, j, pj - fdecay * pj - u, t.noise_key);
+    st<SR>(t.p + j, j, pj - fdecay * pj - u, t.noise_key);
   }
 }
 
 // scratch: C doubles, B*R floats, B*C floats
-template <typename P, typename G>
-void factored_small(const Hyper& h, const Job<P, G>& t, double* colacc, float* r, float* c) {
+template <bool SR, typename P, typename G>
+HFOPT_CLONES void factored_small(const Hyper& h, const Job<P, G>& t, double* colacc, float* r, float* c) {
   const int64_t B = t.batch, R = t.rows, C = t.cols;
   const double beta2 = beta2_of(h, t.step);
   double psq = 0.0, usq = 0.0;
@@ -214,7 +233,7 @@ void factored_small(const Hyper& h, const Job<P, G>& t, double* colacc, float* r
   for (int64_t b = 0; b < B; b++)
     for (int64_t i = 0; i < R; i++) {
       const int64_t off = (b * R + i) * C;
-      apply_run(h, t.p + off, t.g + off, t.m ? t.m + off : nullptr, c + b * C, k * r[b * R + i], C, decay, off,
+      apply_run<SR>(h, t.p + off, t.g + off, t.m ? t.m + off : nullptr, c + b * C, k * r[b * R + i], C, decay, off,
                 t.noise_key);
     }
 }
@@ -251,11 +270,165 @@ struct Scratch {
   std::vector<float> factors;  // the wave's rsqrt row and column factors
 };
 
-template <typename P, typename G>
+template <bool SR, typename P, typename G>
+HFOPT_CLONES void pass1_range(const Hyper& h, std::vector<Job<P, G>>& jobs, std::vector<WaveInfo>& w, int64_t first,
+                              int64_t count, Scratch& s, int64_t begin, int64_t end) {
+  const int64_t acc_width = s.acc_width, max_cols = s.max_cols;
+  const float e1 = static_cast<float>(h.eps1);
+  const int th = at::get_thread_num();
+  double* acc = s.colacc.data() + static_cast<size_t>(th) * 2 * acc_width;
+  double* accw = acc + acc_width;
+  double* my_psq = s.psq.data() + static_cast<size_t>(th) * count;
+  double* my_usq = s.usq.data() + static_cast<size_t>(th) * count;
+  float* fac = s.fac.data() + static_cast<size_t>(th) * 2 * max_cols;
+  float* facw = fac + max_cols;
+  for (int64_t item = begin; item < end; item++) {
+    const int64_t i = find_tensor(w, first, count, item);
+    WaveInfo& wt = w[i];
+    Job<P, G>& t = jobs[i];
+    const int64_t local = item - wt.first_item;
+    if (!t.factored) {
+      const int64_t lo = local * kItemElems, hi = std::min(lo + kItemElems, t.cols);
+      const float fb = static_cast<float>(wt.beta2), fa = static_cast<float>(1.0 - wt.beta2);
+      double ps = 0.0, us = 0.0;
+      #pragma omp simd reduction(+:ps, us)
+      for (int64_t j = lo; j < hi; j++) {
+        float gj = ld(t.g[j]), pj = ld(t.p[j]);
+        float vj = fb * t.row[j] + fa * (gj * gj + e1);
+        t.row[j] = vj;
+        ps += static_cast<double>(pj * pj);  // products and quotients in fp32, sums in double
+        us += static_cast<double>(gj * gj / vj);
+      }
+      my_psq[i - first] += ps;
+      my_usq[i - first] += us;
+      continue;
+    }
+    const int64_t C = t.cols, R = t.rows, BR = t.batch * R;
+    const int64_t lo = local * wt.rows_per_item, hi = std::min(lo + wt.rows_per_item, BR);
+    int64_t batch = lo / R;
+    for (int64_t j = 0; j < C; j++) { fac[j] = 0.0f; facw[j] = 0.0f; }
+    double ps_total = 0.0;
+    for (int64_t bi = lo; bi < hi; bi++) {
+      if (bi / R != batch) {  // a 3-D+ tensor's block crossed into the next slice
+        double *ac = acc + wt.acc_offset + batch * C, *aw = accw + wt.acc_offset + batch * C;
+        for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; fac[j] = 0.0f; aw[j] += facw[j]; facw[j] = 0.0f; }
+        batch = bi / R;
+      }
+      if (bi + 4 <= hi && (bi + 3) / R == batch) {  // four rows at a time: fewer partial-sum updates
+        const G *g0 = t.g + bi * C, *g1 = g0 + C, *g2 = g1 + C, *g3 = g2 + C;
+        const P *p0 = t.p + bi * C, *p1 = p0 + C, *p2 = p1 + C, *p3 = p2 + C;
+        float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f, r3 = 0.0f, ps = 0.0f;
+        #pragma omp simd reduction(+:r0, r1, r2, r3, ps)
+        for (int64_t j = 0; j < C; j++) {
+          float a0 = ld(g0[j]), a1 = ld(g1[j]), a2 = ld(g2[j]), a3 = ld(g3[j]);
+          float q0 = ld(p0[j]), q1 = ld(p1[j]), q2 = ld(p2[j]), q3 = ld(p3[j]);
+          float s0 = a0 * a0 + e1, s1 = a1 * a1 + e1, s2 = a2 * a2 + e1, s3 = a3 * a3 + e1;
+          r0 += s0; r1 += s1; r2 += s2; r3 += s3;
+          fac[j] += (s0 + s1) + (s2 + s3);
+          ps += (q0 * q0 + q1 * q1) + (q2 * q2 + q3 * q3);
+        }
+        ps_total += ps;
+        float inv[4];
+        const float sums[4] = {r0, r1, r2, r3};
+        for (int q = 0; q < 4; q++) {
+          float row = static_cast<float>(wt.beta2 * t.row[bi + q] +
+                                         (1.0 - wt.beta2) * (static_cast<double>(sums[q]) / static_cast<double>(C)));
+          t.row[bi + q] = row;
+          inv[q] = 1.0f / row;
+        }
+        const float i0 = inv[0], i1 = inv[1], i2 = inv[2], i3 = inv[3];
+        #pragma omp simd
+        for (int64_t j = 0; j < C; j++) {  // the same rows, from L1
+          float a0 = ld(g0[j]), a1 = ld(g1[j]), a2 = ld(g2[j]), a3 = ld(g3[j]);
+          facw[j] += (a0 * a0 * i0 + a1 * a1 * i1) + (a2 * a2 * i2 + a3 * a3 * i3);
+        }
+        bi += 3;
+        continue;
+      }
+      const G* gi = t.g + bi * C;
+      const P* pi = t.p + bi * C;
+      float rs = 0.0f, ps = 0.0f;
+      #pragma omp simd reduction(+:rs, ps)
+      for (int64_t j = 0; j < C; j++) {
+        float a = ld(gi[j]), q = ld(pi[j]);
+        float sq = a * a + e1;
+        rs += sq;
+        fac[j] += sq;
+        ps += q * q;
+      }
+      ps_total += ps;
+      float row = static_cast<float>(wt.beta2 * t.row[bi] +
+                                     (1.0 - wt.beta2) * (static_cast<double>(rs) / static_cast<double>(C)));
+      t.row[bi] = row;
+      const float inv = 1.0f / row;
+      #pragma omp simd
+      for (int64_t j = 0; j < C; j++) { float a = ld(gi[j]); facw[j] += a * a * inv; }
+    }
+    double *ac = acc + wt.acc_offset + batch * C, *aw = accw + wt.acc_offset + batch * C;
+    for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; aw[j] += facw[j]; }
+    my_psq[i - first] += ps_total;
+  }
+}
+
+template <bool SR, typename P, typename G>
+HFOPT_CLONES void pass2_range(const Hyper& h, const std::vector<Job<P, G>>& jobs, const std::vector<WaveInfo>& w,
+                              int64_t first, int64_t count, const Scratch& s, int64_t begin, int64_t end) {
+  for (int64_t item = begin; item < end; item++) {
+    const int64_t i = find_tensor(w, first, count, item);
+    const WaveInfo& wt = w[i];
+    const Job<P, G>& t = jobs[i];
+    const int64_t local = item - wt.first_item;
+    if (!t.factored) {
+      const int64_t lo = local * kItemElems, hi = std::min(lo + kItemElems, t.cols);
+      const float fk = static_cast<float>(wt.k), fdecay = static_cast<float>(wt.decay);
+      const float b1 = static_cast<float>(h.beta1), ob1 = static_cast<float>(1.0 - h.beta1);
+      if (t.m) {
+        for (int64_t j = lo; j < hi; j++) {
+          float mm = b1 * t.m[j] + ob1 * (ld(t.g[j]) / std::sqrt(t.row[j]) * fk);
+          t.m[j] = mm;
+          float pj = ld(t.p[j]);
+          st<SR>(t.p + j, j, pj - fdecay * pj - mm, t.noise_key);
+        }
+      } else {
+        #pragma omp simd
+        for (int64_t j = lo; j < hi; j++) {
+          float pj = ld(t.p[j]);
+          st<SR>(t.p + j, j, pj - fdecay * pj - ld(t.g[j]) / std::sqrt(t.row[j]) * fk, t.noise_key);
+        }
+      }
+      continue;
+    }
+    const int64_t C = t.cols, R = t.rows, BR = t.batch * R;
+    const int64_t lo = local * wt.rows_per_item, hi = std::min(lo + wt.rows_per_item, BR);
+    const float* rf = s.factors.data() + wt.factor_offset;
+    const float* cf = rf + t.batch * R;
+    for (int64_t bi = lo; bi < hi; bi++) {
+      const int64_t off = bi * C;
+      if (!t.m && wt.decay == 0.0 && bi + 1 < hi && (bi + 1) / R == bi / R) {  // two rows, factors loaded once
+        const float* cc = cf + (bi / R) * C;
+        const G *g0 = t.g + off, *g1 = g0 + C;
+        P *p0 = t.p + off, *p1 = p0 + C;
+        const float k0 = static_cast<float>(wt.k * rf[bi]), k1 = static_cast<float>(wt.k * rf[bi + 1]);
+        #pragma omp simd
+        for (int64_t j = 0; j < C; j++) {
+          const float cj = cc[j];
+          st<SR>(p0 + j, off + j, ld(p0[j]) - ld(g0[j]) * cj * k0, t.noise_key);
+          st<SR>(p1 + j, off + C + j, ld(p1[j]) - ld(g1[j]) * cj * k1, t.noise_key);
+        }
+        bi++;
+        continue;
+      }
+      apply_run<SR>(h, t.p + off, t.g + off, t.m ? t.m + off : nullptr, cf + (bi / R) * C, wt.k * rf[bi], C, wt.decay,
+                off, t.noise_key);
+    }
+  }
+}
+
+template <bool SR, typename P, typename G>
 void wave(const Hyper& h, std::vector<Job<P, G>>& jobs, std::vector<WaveInfo>& w, int64_t first, int64_t count,
           Scratch& s) {
   const int nthreads = s.nthreads;
-  const int64_t acc_width = s.acc_width, max_cols = s.max_cols;
+  const int64_t acc_width = s.acc_width;
   int64_t items = 0;
   for (int64_t i = first; i < first + count; i++) {
     w[i].first_item = items;
@@ -264,105 +437,12 @@ void wave(const Hyper& h, std::vector<Job<P, G>>& jobs, std::vector<WaveInfo>& w
   std::fill(s.colacc.begin(), s.colacc.end(), 0.0);
   std::fill(s.psq.begin(), s.psq.end(), 0.0);
   std::fill(s.usq.begin(), s.usq.end(), 0.0);
-  const float e1 = static_cast<float>(h.eps1);
 
   // pass 1: new row moments (factored) / second moment (dense); per-column partial sums of
   // g^2 + eps1 and of g^2 / R_i; sum p^2 and, for dense tensors, sum g^2 / V. RMS(update)
   // follows: sum_ij (g_ij r_i c_j)^2 = mean(R) * sum_j (sum_i g_ij^2 / R_i) / C_j.
   at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
-    const int th = at::get_thread_num();
-    double* acc = s.colacc.data() + static_cast<size_t>(th) * 2 * acc_width;
-    double* accw = acc + acc_width;
-    double* my_psq = s.psq.data() + static_cast<size_t>(th) * count;
-    double* my_usq = s.usq.data() + static_cast<size_t>(th) * count;
-    float* fac = s.fac.data() + static_cast<size_t>(th) * 2 * max_cols;
-    float* facw = fac + max_cols;
-    for (int64_t item = begin; item < end; item++) {
-      const int64_t i = find_tensor(w, first, count, item);
-      WaveInfo& wt = w[i];
-      Job<P, G>& t = jobs[i];
-      const int64_t local = item - wt.first_item;
-      if (!t.factored) {
-        const int64_t lo = local * kItemElems, hi = std::min(lo + kItemElems, t.cols);
-        const float fb = static_cast<float>(wt.beta2), fa = static_cast<float>(1.0 - wt.beta2);
-        double ps = 0.0, us = 0.0;
-        #pragma omp simd reduction(+:ps, us)
-        for (int64_t j = lo; j < hi; j++) {
-          float gj = ld(t.g[j]), pj = ld(t.p[j]);
-          float vj = fb * t.row[j] + fa * (gj * gj + e1);
-          t.row[j] = vj;
-          ps += static_cast<double>(pj) * pj;
-          us += static_cast<double>(gj) * gj / vj;
-        }
-        my_psq[i - first] += ps;
-        my_usq[i - first] += us;
-        continue;
-      }
-      const int64_t C = t.cols, R = t.rows, BR = t.batch * R;
-      const int64_t lo = local * wt.rows_per_item, hi = std::min(lo + wt.rows_per_item, BR);
-      int64_t batch = lo / R;
-      for (int64_t j = 0; j < C; j++) { fac[j] = 0.0f; facw[j] = 0.0f; }
-      double ps_total = 0.0;
-      for (int64_t bi = lo; bi < hi; bi++) {
-        if (bi / R != batch) {  // a 3-D+ tensor's block crossed into the next slice
-          double *ac = acc + wt.acc_offset + batch * C, *aw = accw + wt.acc_offset + batch * C;
-          for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; fac[j] = 0.0f; aw[j] += facw[j]; facw[j] = 0.0f; }
-          batch = bi / R;
-        }
-        if (bi + 4 <= hi && (bi + 3) / R == batch) {  // four rows at a time: fewer partial-sum updates
-          const G *g0 = t.g + bi * C, *g1 = g0 + C, *g2 = g1 + C, *g3 = g2 + C;
-          const P *p0 = t.p + bi * C, *p1 = p0 + C, *p2 = p1 + C, *p3 = p2 + C;
-          float r0 = 0.0f, r1 = 0.0f, r2 = 0.0f, r3 = 0.0f, ps = 0.0f;
-          #pragma omp simd reduction(+:r0, r1, r2, r3, ps)
-          for (int64_t j = 0; j < C; j++) {
-            float a0 = ld(g0[j]), a1 = ld(g1[j]), a2 = ld(g2[j]), a3 = ld(g3[j]);
-            float q0 = ld(p0[j]), q1 = ld(p1[j]), q2 = ld(p2[j]), q3 = ld(p3[j]);
-            float s0 = a0 * a0 + e1, s1 = a1 * a1 + e1, s2 = a2 * a2 + e1, s3 = a3 * a3 + e1;
-            r0 += s0; r1 += s1; r2 += s2; r3 += s3;
-            fac[j] += (s0 + s1) + (s2 + s3);
-            ps += (q0 * q0 + q1 * q1) + (q2 * q2 + q3 * q3);
-          }
-          ps_total += ps;
-          float inv[4];
-          const float sums[4] = {r0, r1, r2, r3};
-          for (int q = 0; q < 4; q++) {
-            float row = static_cast<float>(wt.beta2 * t.row[bi + q] +
-                                           (1.0 - wt.beta2) * (static_cast<double>(sums[q]) / static_cast<double>(C)));
-            t.row[bi + q] = row;
-            inv[q] = 1.0f / row;
-          }
-          const float i0 = inv[0], i1 = inv[1], i2 = inv[2], i3 = inv[3];
-          #pragma omp simd
-          for (int64_t j = 0; j < C; j++) {  // the same rows, from L1
-            float a0 = ld(g0[j]), a1 = ld(g1[j]), a2 = ld(g2[j]), a3 = ld(g3[j]);
-            facw[j] += (a0 * a0 * i0 + a1 * a1 * i1) + (a2 * a2 * i2 + a3 * a3 * i3);
-          }
-          bi += 3;
-          continue;
-        }
-        const G* gi = t.g + bi * C;
-        const P* pi = t.p + bi * C;
-        float rs = 0.0f, ps = 0.0f;
-        #pragma omp simd reduction(+:rs, ps)
-        for (int64_t j = 0; j < C; j++) {
-          float a = ld(gi[j]), q = ld(pi[j]);
-          float sq = a * a + e1;
-          rs += sq;
-          fac[j] += sq;
-          ps += q * q;
-        }
-        ps_total += ps;
-        float row = static_cast<float>(wt.beta2 * t.row[bi] +
-                                       (1.0 - wt.beta2) * (static_cast<double>(rs) / static_cast<double>(C)));
-        t.row[bi] = row;
-        const float inv = 1.0f / row;
-        #pragma omp simd
-        for (int64_t j = 0; j < C; j++) { float a = ld(gi[j]); facw[j] += a * a * inv; }
-      }
-      double *ac = acc + wt.acc_offset + batch * C, *aw = accw + wt.acc_offset + batch * C;
-      for (int64_t j = 0; j < C; j++) { ac[j] += fac[j]; aw[j] += facw[j]; }
-      my_psq[i - first] += ps_total;
-    }
+    pass1_range<SR>(h, jobs, w, first, count, s, begin, end);
   });
 
   // between the passes: column moments and the rsqrt factors (a tensor per thread)
@@ -412,55 +492,7 @@ void wave(const Hyper& h, std::vector<Job<P, G>>& jobs, std::vector<WaveInfo>& w
 
   // pass 2: the update
   at::parallel_for(0, items, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t item = begin; item < end; item++) {
-      const int64_t i = find_tensor(w, first, count, item);
-      const WaveInfo& wt = w[i];
-      const Job<P, G>& t = jobs[i];
-      const int64_t local = item - wt.first_item;
-      if (!t.factored) {
-        const int64_t lo = local * kItemElems, hi = std::min(lo + kItemElems, t.cols);
-        const float fk = static_cast<float>(wt.k), fdecay = static_cast<float>(wt.decay);
-        const float b1 = static_cast<float>(h.beta1), ob1 = static_cast<float>(1.0 - h.beta1);
-        if (t.m) {
-          for (int64_t j = lo; j < hi; j++) {
-            float mm = b1 * t.m[j] + ob1 * (ld(t.g[j]) / std::sqrt(t.row[j]) * fk);
-            t.m[j] = mm;
-            float pj = ld(t.p[j]);
-            st(t.p + j, j, pj - fdecay * pj - mm, t.noise_key);
-          }
-        } else {
-          #pragma omp simd
-          for (int64_t j = lo; j < hi; j++) {
-            float pj = ld(t.p[j]);
-            st(t.p + j, j, pj - fdecay * pj - ld(t.g[j]) / std::sqrt(t.row[j]) * fk, t.noise_key);
-          }
-        }
-        continue;
-      }
-      const int64_t C = t.cols, R = t.rows, BR = t.batch * R;
-      const int64_t lo = local * wt.rows_per_item, hi = std::min(lo + wt.rows_per_item, BR);
-      const float* rf = s.factors.data() + wt.factor_offset;
-      const float* cf = rf + t.batch * R;
-      for (int64_t bi = lo; bi < hi; bi++) {
-        const int64_t off = bi * C;
-        if (!t.m && wt.decay == 0.0 && bi + 1 < hi && (bi + 1) / R == bi / R) {  // two rows, factors loaded once
-          const float* cc = cf + (bi / R) * C;
-          const G *g0 = t.g + off, *g1 = g0 + C;
-          P *p0 = t.p + off, *p1 = p0 + C;
-          const float k0 = static_cast<float>(wt.k * rf[bi]), k1 = static_cast<float>(wt.k * rf[bi + 1]);
-          #pragma omp simd
-          for (int64_t j = 0; j < C; j++) {
-            const float cj = cc[j];
-            st(p0 + j, off + j, ld(p0[j]) - ld(g0[j]) * cj * k0, t.noise_key);
-            st(p1 + j, off + C + j, ld(p1[j]) - ld(g1[j]) * cj * k1, t.noise_key);
-          }
-          bi++;
-          continue;
-        }
-        apply_run(h, t.p + off, t.g + off, t.m ? t.m + off : nullptr, cf + (bi / R) * C, wt.k * rf[bi], C, wt.decay,
-                  off, t.noise_key);
-      }
-    }
+    pass2_range<SR>(h, jobs, w, first, count, s, begin, end);
   });
 }
 
@@ -473,7 +505,7 @@ uint32_t noise_key(const Hyper& h, int64_t step, int64_t position) {
   return key == 0 ? 1U : key;  // 0 means "round to nearest"
 }
 
-template <typename P, typename G>
+template <typename P, typename G, bool SR>
 void run_typed(const Hyper& h, at::TensorList params, at::TensorList grads, at::TensorList sqs, at::TensorList cols,
                at::TensorList exp_avgs, at::IntArrayRef steps, at::IntArrayRef positions, float* rms) {
   const int64_t n = static_cast<int64_t>(params.size());
@@ -491,7 +523,7 @@ void run_typed(const Hyper& h, at::TensorList params, at::TensorList grads, at::
     t.m = h.first_moment ? exp_avgs[i].data_ptr<float>() : nullptr;
     t.rms_out = rms + i;
     t.step = steps[i];
-    t.noise_key = std::is_same<P, c10::BFloat16>::value ? noise_key(h, steps[i], positions[i]) : 0;
+    t.noise_key = SR ? noise_key(h, steps[i], positions[i]) : 0;
     if (t.factored) {
       int64_t batch = 1;
       for (int64_t d = 0; d < p.dim() - 2; d++) batch *= p.size(d);
@@ -562,15 +594,15 @@ void run_typed(const Hyper& h, at::TensorList params, at::TensorList grads, at::
   }
   if (!small.empty()) small_buffer.assign(static_cast<size_t>(s.nthreads) * small_scratch, 0.0);
 
-  for (const auto& [first, count] : waves) wave(h, ordered, ordered_w, first, count, s);
+  for (const auto& [first, count] : waves) wave<SR>(h, ordered, ordered_w, first, count, s);
 
   at::parallel_for(0, static_cast<int64_t>(small.size()), 8, [&](int64_t begin, int64_t end) {
     double* colacc = small_buffer.data() + static_cast<size_t>(at::get_thread_num()) * small_scratch;
     for (int64_t k = begin; k < end; k++) {
       const Job<P, G>& t = jobs[small[k]];
-      if (!t.factored) { dense_small(h, t); continue; }
+      if (!t.factored) { dense_small<SR>(h, t); continue; }
       float* r = reinterpret_cast<float*>(colacc + t.cols);
-      factored_small(h, t, colacc, r, r + t.batch * t.rows);
+      factored_small<SR>(h, t, colacc, r, r + t.batch * t.rows);
     }
   });
 }
@@ -649,18 +681,20 @@ Tensor fused_step_cpu(at::TensorList params, at::TensorList grads, at::TensorLis
   Tensor rms = at::empty({n}, at::TensorOptions().dtype(at::kFloat));
   float* out = rms.data_ptr<float>();
   if (dtype == at::kFloat) {
-    run_typed<float, float>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
+    run_typed<float, float, false>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
   } else if (dtype == at::kBFloat16) {
+    const bool sr = h.stochastic;
     if (grad_dtype == at::kFloat)
-      run_typed<c10::BFloat16, float>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
+      (sr ? run_typed<c10::BFloat16, float, true> : run_typed<c10::BFloat16, float, false>)(
+          h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
     else
-      run_typed<c10::BFloat16, c10::BFloat16>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps,
-                                              positions, out);
+      (sr ? run_typed<c10::BFloat16, c10::BFloat16, true> : run_typed<c10::BFloat16, c10::BFloat16, false>)(
+          h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
   } else {
     if (grad_dtype == at::kFloat)
-      run_typed<c10::Half, float>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
+      run_typed<c10::Half, float, false>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
     else
-      run_typed<c10::Half, c10::Half>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
+      run_typed<c10::Half, c10::Half, false>(h, params, grads, exp_avg_sqs, exp_avg_sq_cols, exp_avgs, steps, positions, out);
   }
   return rms;
 }

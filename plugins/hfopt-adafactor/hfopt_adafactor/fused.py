@@ -31,8 +31,10 @@ def require():
     compiler, or without torch in the build environment) or does not load (built against another
     torch).
     """
+    import importlib
+
     try:
-        from . import _C  # noqa: F401  (importing registers the op)
+        importlib.import_module("hfopt_adafactor._C")  # importing registers the op
     except (ImportError, OSError) as error:
         raise FusedUnavailable(f"Adafactor(fused=True) needs the compiled extension hfopt_adafactor._C, which "
                                f"{'is not built' if isinstance(error, ModuleNotFoundError) else 'does not load'} "

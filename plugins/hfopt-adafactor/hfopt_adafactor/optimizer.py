@@ -569,7 +569,7 @@ def _to_fp32_cpu_contiguous(state: dict, keys) -> None:
     for k in keys:
         t = state[k]
         if t.dtype is not fp32 or not t.is_cpu or not t.is_contiguous():
-            state[k] = t.to(device="cpu", dtype=fp32, memory_format=torch.contiguous_format)
+            state[k] = t.to(device="cpu", dtype=fp32).contiguous()
 
 
 def _fused_hyper(group: dict) -> list:
