@@ -7,19 +7,11 @@ strategy's scope (in a replica context for the calls), as transformers' does.
 """
 from __future__ import annotations
 
-import os
-import sys
-
 import tensorflow as tf
 
+from hfopt_core.plugin import keras_backend as _keras_backend  # the Keras backend, answered by hfopt_core
+
 __all__ = ["GradientAccumulator"]
-
-
-def _keras_backend():
-    keras = sys.modules.get("keras")
-    if keras is not None and hasattr(keras, "backend") and hasattr(keras.backend, "backend"):
-        return keras.backend.backend()
-    return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
 def _sync_variable(initial):
