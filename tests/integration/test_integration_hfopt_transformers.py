@@ -16,7 +16,7 @@ pytest.importorskip("accelerate")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("hfopt_transformers")
 
-from transformers import HfArgumentParser  # noqa: E402
+from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
 from transformers.trainer_utils import SchedulerType as HFSchedulerType  # noqa: E402
 from transformers.training_args import OptimizerNames  # noqa: E402
 
@@ -241,3 +241,58 @@ def test_set_optimizer_and_set_lr_scheduler_take_registry_names(tmp_path, thirdp
     assert args.optim is OptimizerNames.ADAMW_TORCH and args.lr_scheduler_type is HFSchedulerType.COSINE
     with pytest.raises(ValueError, match="optim='lino'"):
         args.set_optimizer("lino")
+
+
+class UpdateLrs(TrainerCallback):
+    """The lr each optimizer update uses (read when the update's step begins)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_step_begin(self, args, state, control, optimizer=None, **kwargs):
+        self.seen.append((state.global_step, optimizer.param_groups[0]["lr"]))
+
+
+# mode "max" on the evaluation loss: every evaluation that lowers the loss counts as a plateau,
+# so the lr is cut within this short run
+WARMUP_THEN_PLATEAU = ('[{"name": "constant_with_warmup", "num_warmup_steps": 2, "steps": 3}, '
+                       '{"name": "reduce_lr_on_plateau", "patience": 0, "factor": 0.5, "mode": "max"}]')
+
+
+@pytest.mark.filterwarnings("ignore:Be aware that when using `resume_from_checkpoint`")
+def test_warmup_then_plateau_steps_per_update_then_per_evaluation_and_resumes(tmp_path):
+    def run(output_dir, save, resume=None):
+        args = parse(output_dir, "--lr_scheduler_type", WARMUP_THEN_PLATEAU, "--learning_rate", "0.01",
+                     "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", save, "--save_steps", "6")
+        assert args.metric_for_best_model == "loss"  # as transformers sets it for reduce_lr_on_plateau
+        log = UpdateLrs()
+        trainer = HfoptTrainer(tiny_model(), args, train_dataset=Rows(), eval_dataset=Rows(n=8, seed=1), callbacks=[log])
+        trainer.train(resume_from_checkpoint=resume)
+        return trainer, log.seen
+
+    trainer, seen = run(tmp_path / "full", "steps")
+    lrs = [lr for _, lr in seen]
+    # closed-form phase: 2 warmup updates then 1 at the peak; the evaluation at step 2 changes nothing
+    assert lrs[:3] == pytest.approx([0.0, 0.005, 0.01])
+    # then the plateau phase from the initial lr, stepped with eval_loss after each evaluation, exactly
+    # as torch's ReduceLROnPlateau steps with the same losses
+    evals = {e["step"]: e["eval_loss"] for e in trainer.state.log_history if "eval_loss" in e}
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01)
+    oracle = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", patience=0, factor=0.5)
+    expected = []
+    for step in range(3, 8):  # updates 3..7 run at global_step 3..7
+        expected.append(opt.param_groups[0]["lr"])
+        if step + 1 in evals:
+            oracle.step(evals[step + 1])
+    assert lrs[3:] == pytest.approx(expected, rel=1e-12)
+    assert min(expected) < 0.01  # the plateau phase did cut the lr
+
+    resumed, resumed_seen = run(tmp_path / "resumed", "no", resume=str(tmp_path / "full" / "checkpoint-6"))
+    assert resumed_seen == seen[6:]
+    for (key, a), b in zip(resumed.model.state_dict().items(), trainer.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=key)
+
+
+def test_a_metric_spec_without_evaluations_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="follows a metric.*set eval_strategy"):
+        parse(tmp_path, "--lr_scheduler_type", WARMUP_THEN_PLATEAU)

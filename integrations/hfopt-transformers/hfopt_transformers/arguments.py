@@ -14,7 +14,7 @@ from transformers.training_args import OptimizerNames
 from hfopt_core._plot import parse_settings
 from hfopt_core.errors import HfoptError
 from hfopt_core.manager import get_manager
-from hfopt_core.specs import parse_spec
+from hfopt_core.specs import is_metric_driven, parse_spec
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainingArguments)}
 _HF_SCHEDULERS = {member.value for member in HFSchedulerType}
@@ -92,6 +92,13 @@ def registry_scheduler(value):
     return value
 
 
+def follows_metric(spec) -> bool:
+    """Whether the schedule ``spec`` names, or its last phase, is metric-driven (``reduce_lr_on_plateau``, ``greedy``)."""
+    last = spec[-1] if isinstance(spec, (list, tuple)) and spec else spec
+    name = last.get("name") if isinstance(last, Mapping) else last
+    return isinstance(name, str) and is_metric_driven(get_manager().lookup("schedule", name))
+
+
 def registry_optimizer(value, optim_args=None):
     """``None`` for one of transformers' ``OptimizerNames``; else ``value``, checked installed (with ``optim_args``)."""
     if isinstance(value, OptimizerNames) or (isinstance(value, str) and value in _HF_OPTIMIZERS):
@@ -138,8 +145,15 @@ class HfoptTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         scheduler, optim = registry_scheduler(self.lr_scheduler_type), registry_optimizer(self.optim, self.optim_args)
+        if scheduler is not None and follows_metric(scheduler_spec(scheduler)) \
+                and getattr(self.eval_strategy, "value", self.eval_strategy) == "no":
+            raise ValueError(f"lr_scheduler_type={self.lr_scheduler_type!r} follows a metric (its last phase is "
+                             f"metric-driven), which needs evaluations: set eval_strategy ('steps' or 'epoch')")
         if scheduler is not None:
-            self.lr_scheduler_type = _DEFAULTS["lr_scheduler_type"]
+            # transformers' checks run on a stand-in: reduce_lr_on_plateau's for a spec that follows a
+            # metric (an eval strategy is required, metric_for_best_model defaults to "loss"), else the default
+            self.lr_scheduler_type = (HFSchedulerType.REDUCE_ON_PLATEAU if follows_metric(scheduler_spec(scheduler))
+                                      else _DEFAULTS["lr_scheduler_type"])
         if optim is not None:
             self.optim = _DEFAULTS["optim"]
         try:

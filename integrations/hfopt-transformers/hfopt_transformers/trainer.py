@@ -4,7 +4,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from transformers import Trainer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from transformers import Trainer, TrainerCallback
 
 from hfopt_core import get_optimizer, get_scheduler
 
@@ -14,6 +15,64 @@ from .arguments import parse_optim_args, scheduler_spec
 def _sets_warmup(spec) -> bool:
     """Whether a spec sets its own warmup: a mapping with ``num_warmup_steps``, or a list of phases."""
     return isinstance(spec, (list, tuple)) or (isinstance(spec, Mapping) and "num_warmup_steps" in spec)
+
+
+def _phases_then_metric(scheduler) -> bool:
+    """Whether ``scheduler`` is closed-form phases followed by a metric-driven phase (it has ``in_metric_phase``)."""
+    return isinstance(scheduler, ReduceLROnPlateau) and hasattr(scheduler, "in_metric_phase")
+
+
+class EvaluationMetricOnly(ReduceLROnPlateau):
+    """Phases-then-metric scheduler as Trainer drives it: metrics from evaluations reach it only in its metric phase.
+
+    transformers' ``Trainer`` steps a ``ReduceLROnPlateau`` after each evaluation with the metric,
+    and never per update. This wrapper takes ``step(metric)`` only once the metric phase has begun
+    (before that an evaluation changes nothing); :class:`StepClosedFormPhases` steps the closed-form
+    phases once per update. ``state_dict`` is the wrapped scheduler's.
+
+    Args:
+        scheduler: the scheduler ``get_scheduler`` built (it has ``in_metric_phase``).
+    """
+
+    def __init__(self, scheduler):  # noqa: D107 - ReduceLROnPlateau.__init__ is not called: its type is borrowed
+        self.scheduler = scheduler
+        self.optimizer = scheduler.optimizer
+
+    def step(self, metrics=None, epoch=None):
+        """``step()``: one update of the closed-form phases; ``step(metric)``: the metric phase, once begun."""
+        if metrics is None:
+            self.scheduler.step()
+        elif self.scheduler.in_metric_phase:
+            self.scheduler.step(metrics)
+
+    def get_last_lr(self):
+        """The wrapped scheduler's last lrs."""
+        return self.scheduler.get_last_lr()
+
+    @property
+    def in_metric_phase(self) -> bool:
+        """Whether the metric-driven phase has begun."""
+        return self.scheduler.in_metric_phase
+
+    def state_dict(self):
+        """The wrapped scheduler's state."""
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state_dict, **kwargs):
+        """Restore the wrapped scheduler's state."""
+        self.scheduler.load_state_dict(state_dict, **kwargs)
+
+
+class StepClosedFormPhases(TrainerCallback):
+    """Steps the trainer's :class:`EvaluationMetricOnly` scheduler once per update until its metric phase begins."""
+
+    def __init__(self, trainer):  # noqa: D107
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        scheduler = self.trainer.lr_scheduler
+        if isinstance(scheduler, EvaluationMetricOnly) and not scheduler.in_metric_phase:
+            scheduler.step()
 
 
 class HfoptTrainer(Trainer):
@@ -34,7 +93,11 @@ class HfoptTrainer(Trainer):
       itself, or a list of phases, gets ``None`` from the arguments unless ``warmup_steps`` /
       ``warmup_ratio`` are set too (then ``get_scheduler`` reports the clash).
 
-    Resuming from a checkpoint restores both exactly (their ``state_dict`` is what Trainer saves).
+    A list of phases ending in a metric-driven phase (``reduce_lr_on_plateau``, ``greedy``) is
+    stepped once per update through its closed-form phases, then with the evaluation metric
+    (``metric_for_best_model``, ``"loss"`` by default) after each evaluation, as transformers steps
+    ``reduce_lr_on_plateau`` (see :class:`EvaluationMetricOnly`). Resuming from a checkpoint restores
+    optimizer and schedule exactly (their ``state_dict`` is what Trainer saves).
     """
 
     @staticmethod
@@ -52,8 +115,13 @@ class HfoptTrainer(Trainer):
             warmup = self.args.get_warmup_steps(num_training_steps)
             if _sets_warmup(spec) and not (self.args.warmup_steps or self.args.warmup_ratio):
                 warmup = None
-            self.lr_scheduler = get_scheduler(
+            scheduler = get_scheduler(
                 spec, self.optimizer if optimizer is None else optimizer, num_warmup_steps=warmup,
                 num_training_steps=num_training_steps, scheduler_specific_kwargs=self.args.lr_scheduler_kwargs or None)
+            if _phases_then_metric(scheduler):
+                scheduler = EvaluationMetricOnly(scheduler)
+                if not any(isinstance(c, StepClosedFormPhases) for c in self.callback_handler.callbacks):
+                    self.add_callback(StepClosedFormPhases(self))
+            self.lr_scheduler = scheduler
             self._created_lr_scheduler = True
         return self.lr_scheduler
