@@ -304,3 +304,96 @@ def test_plot_imports_no_framework_and_matplotlib_only_for_a_png(tmp_path):
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.splitlines() == ["[]", str(tmp_path / "c.png"), "['matplotlib']"]
+
+
+# -- specs, bounded work, huge numbers, standard output (issues 15 and 16) -----------------------------
+PHASES = [{"name": "constant_with_warmup", "num_warmup_steps": 4, "steps": 4},
+          {"name": "cosine", "num_warmup_steps": 0}]
+
+
+def test_show_and_plot_take_a_spec_as_json_or_a_file(tmp_path, capsys):
+    (tmp_path / "s.yaml").write_text("- name: constant_with_warmup\n  num_warmup_steps: 4\n  steps: 4\n"
+                                     "- name: cosine\n  num_warmup_steps: 0\n")
+    (tmp_path / "s.json").write_text(json.dumps(PHASES))
+    code, out, _ = run(capsys, "show", json.dumps(PHASES), "--json")
+    info = json.loads(out)
+    assert code == 0 and info["spec"] == PHASES[:1] + [{"name": "cosine", "steps": None, "num_warmup_steps": 0}]
+    assert [s["name"] for s in info["schedules"]] == ["constant_with_warmup", "cosine"]
+    code, text, _ = run(capsys, "show", f"@{tmp_path / 's.yaml'}")
+    assert code == 0 and "phase 0: constant_with_warmup (steps 0-3)" in text and "phase 1: cosine (the rest" in text
+    values = {}
+    for source in (json.dumps(PHASES), f"@{tmp_path / 's.json'}", f"@{tmp_path / 's.yaml'}"):
+        code, out, err = run(capsys, "plot", source, "--steps", "12", "--csv")
+        assert code == 0, err
+        values[source] = read_csv(out)["constant_with_warmup + cosine"]
+    expected = [t / 4 if t < 4 else 0.5 * (1 + math.cos(math.pi * (t - 4) / 8)) for t in range(13)]
+    for column in values.values():
+        assert column == pytest.approx(expected, abs=1e-12)
+    code, out, _ = run(capsys, "plot", '{"name": "wsd", "num_decay_steps": "50%"}', "--warmup", "2",
+                       "--steps", "10", "--csv")
+    assert code == 0 and read_csv(out)["wsd"][2:5] == [1.0, 1.0, 1.0]  # stable from 2 to 4, decay from 5
+
+
+def test_plot_samples_a_long_run_instead_of_computing_every_step(capsys):
+    code, out, err = run(capsys, "plot", "cosine", "--warmup", "1000", "--steps", "1000000000", "--csv")
+    assert code == 0, err
+    rows = list(csv.reader(io.StringIO(out)))[1:]
+    steps = [int(r[0]) for r in rows]
+    assert len(rows) == 2001 and steps[0] == 0 and steps[-1] == 1_000_000_000 and steps == sorted(set(steps))
+    total, w = 1_000_000_000, 1000
+    for step, value in zip(steps[1::400], [float(r[1]) for r in rows[1::400]]):
+        want = step / w if step < w else 0.5 * (1 + math.cos(math.pi * (step - w) / (total - w)))
+        assert value == pytest.approx(want, abs=1e-9)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--steps", "9" * 400], "argument --steps: --steps must be between 0 and 9007199254740992, got 999"),
+    (["--warmup", "9" * 400], "argument --warmup: --warmup must be between 0 and 9007199254740992"),
+    (["--steps", "1e3"], "argument --steps: --steps must be an integer, got '1e3'"),
+    (["--lr", "1e400"], "argument --lr: --lr must be a positive finite number, got 1e400"),
+])
+def test_huge_numbers_are_a_cli_error_naming_the_option(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["plot", "polynomial", *argv, "--csv"])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("power=" + "9" * 400, "--set power: 99999999999999999999... is too large"),
+    ("power=1e999", "--set power: must be a finite number, got inf"),
+])
+def test_huge_set_values_are_an_error_naming_the_key(setting, message, capsys):
+    code, out, err = run(capsys, "plot", "polynomial", "--set", setting, "--csv")
+    assert code == 1 and out == "" and f"hfopt plot: error: {message}" in err and "Traceback" not in err
+
+
+def test_plot_dash_output_is_standard_output_for_a_png_too(tmp_path):
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "hfopt_core.cli", "plot", "cosine", "--steps", "50", "--warmup", "5",
+                          "-o", "-"], capture_output=True, cwd=tmp_path, check=True)
+    assert out.stdout[:8] == b"\x89PNG\r\n\x1a\n" and not (tmp_path / "-").exists()
+    csv_out = subprocess.run([sys.executable, "-m", "hfopt_core.cli", "plot", "cosine", "--steps", "5", "--warmup",
+                              "1", "--csv", "-o", "-"], capture_output=True, cwd=tmp_path, check=True, text=True)
+    assert csv_out.stdout.startswith("step,cosine\n0,0.0\n") and not (tmp_path / "-").exists()
+
+
+def test_show_lists_exactly_what_get_scheduler_accepts():
+    from hfopt_core._show import describe
+
+    for spec in get_manager().specs("schedule"):
+        if "python" not in spec.frameworks:
+            continue
+        info = describe(spec)
+        listed = info["scheduler_specific_kwargs"]
+        assert isinstance(listed, list), spec.name
+        for key in listed:  # accepted: never the "unknown key" TypeError (the value may still be refused)
+            try:
+                get_scheduler(spec.name, None, 2, 10, {**spec.example, key: None} if info["accepts_kwargs"] else None)
+            except TypeError as exc:
+                assert "unknown key" not in str(exc), (spec.name, key)
+            except ValueError:
+                pass
+        if info["accepts_kwargs"]:
+            with pytest.raises(TypeError, match="unknown key"):
+                get_scheduler(spec.name, None, 2, 10, {"not_an_argument": 1})
