@@ -118,10 +118,16 @@ class KerasOps(_TensorOps):
     name = "keras"
 
     def __init__(self):
+        import importlib
+
         import keras
 
         self._ops = self._lib = keras.ops
         self._pow = keras.ops.power
+        # keras.ops.floor (torch, jax) and keras.ops.cos (jax) return float32 for float64 input:
+        # those two come from the backend's own array library, which keeps float64.
+        native = {"jax": "jax.numpy", "torch": "torch"}.get(keras.backend.backend())
+        self._native = importlib.import_module(native) if native else keras.ops
 
     def _f(self, x):
         ops = self._ops
@@ -132,7 +138,15 @@ class KerasOps(_TensorOps):
     def mod(self, a, b):
         """``a % b`` with Python's sign convention."""
         a, b = self._f(a), self._f(b)
-        return a - self._ops.floor(a / b) * b
+        return a - self.floor(a / b) * b
+
+    def cos(self, x):
+        """Cosine (float64 kept on every backend)."""
+        return self._native.cos(self._f(x))
+
+    def floor(self, x):
+        """Floor, as a float (float64 kept on every backend)."""
+        return self._native.floor(self._f(x))
 
     # keras.ops.minimum/maximum on the torch backend return float32 for two float64 tensors: a
     # select keeps float64 on every backend.

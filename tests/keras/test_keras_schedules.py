@@ -91,6 +91,49 @@ def test_no_warning_on_this_backend():
         model.fit(np.ones((8, 3), np.float32), np.zeros((8, 1), np.float32), batch_size=4, epochs=1, verbose=0)
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="the keras.ops namespace computes the torch backend's schedules")
+def test_keras_ops_namespace_keeps_float64():
+    from hfopt_core._keras import KerasOps
+
+    ops = KerasOps()
+    x = ops.to_float(np.arange(5))
+    results = {"to_float": x, "where": ops.where(x < 2, x, 1.0), "minimum": ops.minimum(x, 1.0),
+               "maximum": ops.maximum(x, 1.0), "cos": ops.cos(x), "sqrt": ops.sqrt(x), "floor": ops.floor(x / 3),
+               "mod": ops.mod(x, 3.0), "pow": ops.pow(x, 2.0)}
+    assert {name: str(value.dtype) for name, value in results.items()} == {name: "torch.float64" for name in results}
+
+
+X64_CHECK = """
+import json, warnings
+warnings.simplefilter("error")
+import numpy as np, jax, keras
+from hfopt_core import get_scheduler
+schedules = json.loads(__import__("sys").argv[1])
+worst = 0.0
+for name, (warmup, total, kwargs) in schedules.items():
+    schedule = get_scheduler(name, keras.optimizers.Adam(learning_rate=2e-3), warmup, total, kwargs)
+    plain = get_scheduler(name, None, warmup, total, dict(kwargs, **({"lr_init": 2e-3} if name == "polynomial" else {})))
+    assert not schedule._on_host
+    got = np.asarray(jax.jit(schedule)(np.arange(24)))
+    want = np.array([2e-3 * plain(t) for t in range(24)])
+    worst = max(worst, float(np.max(np.abs(got - want) / np.maximum(want, 1e-30))))
+print("WORST", worst)
+"""
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax backend only")
+def test_jax_with_x64_computes_in_float64_with_no_warning():
+    import json
+    import os
+
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    schedules = {n: v for n, v in SCHEDULES.items() if n != "cosine_with_min_lr"}  # min_lr needs the optimizer lr
+    out = subprocess.run([sys.executable, "-c", X64_CHECK, json.dumps(schedules)], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert float(out.stdout.split("WORST ")[1]) < 1e-7  # float32 rounding of a float64 computation
+
+
 def test_inverse_sqrt_honours_timescale_as_transformers_5_does():
     schedule = get_scheduler("inverse_sqrt", keras.optimizers.Adam(learning_rate=LR), num_warmup_steps=4,
                              scheduler_specific_kwargs={"timescale": 7})
