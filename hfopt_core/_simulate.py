@@ -148,8 +148,9 @@ def check(simulation: Simulation, warmup_given: bool = False) -> list[str]:
     * an lr of 0 at the first update (that update moves nothing);
     * a warmup as long as the run (or its phase), so the lr never reaches its peak;
     * phases whose lengths end before the run does (the last one runs on past its own length);
-    * ``--warmup`` given to a schedule that takes no ``num_warmup_steps`` (unused; unknown
-      arguments are errors of ``get_scheduler`` itself);
+    * a warmup (``--warmup``, or ``num_warmup_steps`` in the spec or a phase) given to a schedule
+      that takes none (unused; unknown arguments are errors of ``get_scheduler`` itself, and
+      ``scheduler_specific_kwargs`` a schedule ignores are its own warning);
     * a floor above the peak: ``min_lr``/``lr_end`` above the optimizer's lr (the first group's,
       ``optimizer.defaults["lr"]``, which transformers takes floors relative to) or, with
       ``per_group=True``, above a group's own lr; ``min_lr_rate``/``min_lr_ratio`` above 1.
@@ -177,8 +178,14 @@ def check(simulation: Simulation, warmup_given: bool = False) -> list[str]:
         if isinstance(given, Mapping) and ("steps" in given or "fraction" in given) and start < updates:
             found.append(f"the phases cover {start} of {updates} updates: the last phase "
                          f"({phases[-1]['name']}) runs on past its own length for the last {updates - start}")
-    elif warmup_given and "num_warmup_steps" not in _takes(canonical["name"]):
-        found.append(f"{canonical['name']} takes no num_warmup_steps: --warmup is unused")
+    for index, phase in enumerate(phases):
+        if "num_warmup_steps" in phase and "num_warmup_steps" not in _takes(phase["name"]):
+            if isinstance(canonical, list):
+                found.append(f"phase {index} ({phase['name']}) takes no num_warmup_steps: "
+                             f"num_warmup_steps={phase['num_warmup_steps']} is unused")
+            else:
+                given = "--warmup" if warmup_given else f"num_warmup_steps={phase['num_warmup_steps']}"
+                found.append(f"{phase['name']} takes no num_warmup_steps: {given} is unused")
     for index, phase in enumerate(phases):
         where = f"phase {index} ({phase['name']})" if isinstance(canonical, list) else phase["name"]
         for key in ABSOLUTE_FLOORS:
