@@ -258,16 +258,16 @@ else:
 
         def build(self, var_list):
             """Create the slot variables of ``var_list`` (on TensorFlow, outside any ``tf.function``)."""
-            self._built_variables = {self._var_key(v): v for v in var_list}
+            # Decide now, on the Keras variables: on TensorFlow, Keras later hands
+            # _use_weight_decay the backing tf.Variable ("dense/bias:0"), not the Keras variable.
+            for variable in var_list:
+                self._use_weight_decay(variable)
             _build_outside_functions(super().build, var_list)
 
         def _use_weight_decay(self, variable):
-            # On TensorFlow Keras hands over the backing tf.Variable ("dense/bias:0"): decide on the
-            # Keras variable it backs, so every backend matches the same path and name.
             key = self._var_key(variable)
             use = self._decay_cache.get(key)
-            if use is None:
-                variable = getattr(self, "_built_variables", {}).get(key, variable)
+            if use is None:  # a Keras variable's path, else (a tf.Variable) its name without the ":0"
                 path = getattr(variable, "path", None) or re.sub(r":\d+$", "", variable.name)
                 use = self._decay_cache[key] = self._do_use_weight_decay(path, variable.name)
             return use

@@ -137,3 +137,13 @@ def test_pattern_matching_round_trips_and_old_configs_get_substrings():
     assert AdamWeightDecay.from_config(config).pattern_matching == "regex"
     del config["pattern_matching"]  # a config written by hfopt 0.1 or transformers
     assert AdamWeightDecay.from_config(config).pattern_matching == "substring"
+
+
+@pytest.mark.skipif(LEGACY, reason="Keras 3: the optimizer tracks its own variables")
+def test_keras3_optimizer_holds_only_its_own_variables():
+    variables = keras3_model().trainable_variables
+    optimizer = AdamWeightDecay(learning_rate=0.1, weight_decay_rate=0.5, exclude_from_weight_decay=["bias"])
+    optimizer.build(variables)
+    own = {id(v) for v in optimizer.variables}
+    assert not own & {id(v) for v in variables}
+    assert len(optimizer.variables) == 2 + 2 * len(variables)  # iterations, learning rate, m and v per variable
