@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Mapping
 
 from ._lazy import missing_framework
+from ._registry import split_source
 from .errors import FrameworkError
 from .manager import get_manager, resolve
 from .scheduler_type import SchedulerType
@@ -32,7 +33,7 @@ def factory_of(spec):
         if framework is None:
             raise
         missing, extra = framework
-        distribution = (spec.source or "").split("==")[0] or "the plugin"
+        distribution = split_source(spec.source)[0] or "the plugin"
         raise ImportError(f"{spec.kind} {spec.name!r} ({spec.source}) needs {missing}, which is not installed: "
                           f"pip install '{distribution}[{extra}]'", name=missing) from exc
 

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 
 from .errors import MissingPluginError, UnknownNameError
+from ._registry import split_source
 from .manager import get_manager, resolve
 from .specs import normalize_spec
 
@@ -42,7 +43,7 @@ def _distribution(value) -> str | None:
 
 
 def _source_distribution(entry) -> str | None:
-    return (entry.source or "").partition("==")[0] or None
+    return split_source(entry.source)[0] or None
 
 
 def step_function_from_spec(spec, *, framework: str = "keras", distribution: str | None = None):

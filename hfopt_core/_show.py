@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 
+from ._registry import split_source
 from .errors import UnknownNameError
 from .manager import get_manager, resolve
 
@@ -66,7 +67,7 @@ def describe(spec) -> dict:
     The factory is imported to read its signature and docstring; when that fails (a framework
     that is not installed, a broken module), ``signature`` is ``None`` and ``import_error`` says why.
     """
-    distribution, _, version = (spec.source or "").partition("==")
+    distribution, version = split_source(spec.source)
     info = {
         "kind": spec.kind, "name": spec.name, "aliases": list(spec.aliases), "summary": spec.summary,
         "distribution": distribution or None, "version": version or None,
