@@ -15,7 +15,7 @@ from keras_env import BACKEND, FLAVOUR, LEGACY, ON_TF, keras, needs_tf, to_numpy
 from invalid_cases import Case, check_case, parametrize  # noqa: E402
 
 from hfopt_adamweightdecay import AdamWeightDecay, create_optimizer  # noqa: E402
-from hfopt_core import get_optimizer  # noqa: E402
+from hfopt_core import get_optimizer, get_scheduler  # noqa: E402
 from hfopt_warmup import WarmUp  # noqa: E402
 
 NAMES = ["encoder_LayerNorm_gamma", "dense_kernel", "dense_bias"]
@@ -330,6 +330,10 @@ INVALID_CASES = [
          lambda: create_optimizer(1e-3, 10, 2, min_lr_ratio=float("nan"))),
     Case("create_optimizer", "power", "inf", ValueError, r"power.*inf",
          lambda: create_optimizer(1e-3, 10, 2, power=float("inf"))),
+    Case("get_scheduler('linear', keras Adam)", "optimizer.learning_rate", "nan", ValueError,
+         r"learning_rate.*nan",
+         lambda: get_scheduler("linear", keras.optimizers.Adam(float("nan")), num_warmup_steps=2,
+                               num_training_steps=10)),
     Case("create_optimizer", "weight_decay_rate", "1e308", ValueError,
          r"weight_decay_rate \* init_lr must be <= 1.*1e\+308",
          lambda: create_optimizer(1e-3, 10, 2, weight_decay_rate=1e308)),
