@@ -10,8 +10,8 @@ def hfopt_schedules():
         factory="my_hfopt_plugin:get_exponential_schedule",
         frameworks=("python", "torch", "keras"),  # one formula, every framework
         summary="linear warmup, then exponential decay",
-        takes=("num_warmup_steps",),
-        requires=("num_warmup_steps",),
+        # the factory's signature says what get_scheduler passes, requires and accepts: no takes/requires
+        example={"half_life": 200.0},  # example arguments: docs curves, hfopt show/plot, conformance kit
         exports=("get_exponential_schedule",),
     )
 
