@@ -87,15 +87,6 @@ def test_pickles_and_state_dict_resumes_exactly():
     assert drive(fresh_opt, fresh, 6) == drive(opt, scheduler, 6)
 
 
-def test_loading_a_state_of_another_horizon_says_what_changed():
-    opt = sgd()
-    state = Scheduler(opt, "linear", num_warmup_steps=2, num_training_steps=10).state_dict()
-    other = Scheduler(sgd(), "linear", num_warmup_steps=2, num_training_steps=20)
-    with pytest.raises(ValueError, match="num_training_steps: saved 10, now 20"):
-        other.load_state_dict(state)
-    assert other.last_epoch == 0  # nothing changed
-
-
 def test_allow_changed_spec_continues_on_the_new_horizon():
     opt = sgd()
     old = Scheduler(opt, {"name": "linear", "num_warmup_steps": 2}, num_training_steps=10)
@@ -122,13 +113,6 @@ def test_a_spec_ending_in_a_metric_phase_is_a_reduce_on_plateau():
     assert seen == pytest.approx([0.0, 0.05, 0.1, 0.1, 0.05, 0.025])
     copy = pickle.loads(pickle.dumps(scheduler))
     assert type(copy) is MetricScheduler and copy.last_epoch == 6
-
-
-def test_bad_arguments_are_refused():
-    with pytest.raises(TypeError, match="optimizer must be a torch.optim.Optimizer"):
-        Scheduler(None, "cosine", 2, 8)
-    with pytest.raises(ValueError, match="cosinus"):
-        Scheduler(sgd(), "cosinus", 2, 8)
 
 
 def test_importing_hfopt_core_does_not_import_torch():
