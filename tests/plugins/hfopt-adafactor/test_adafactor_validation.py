@@ -24,8 +24,8 @@ from invalid_cases import Case, check_case, parametrize
 tf_opt = pytest.importorskip("transformers.optimization")
 
 
-FUSED = fused_module.available()  # needs a C compiler with OpenMP; fused cases skip without one
-FUSED_PARAM = pytest.param(True, marks=pytest.mark.skipif(not FUSED, reason="fused=True unavailable (no C compiler)"))
+FUSED = fused_module.available()  # the extension built at install; fused cases skip without it
+FUSED_PARAM = pytest.param(True, marks=pytest.mark.skipif(not FUSED, reason="hfopt_adafactor._C not built"))
 
 
 def params(*shapes, seed=0):
@@ -35,6 +35,28 @@ def params(*shapes, seed=0):
 
 def _make(**kwargs):
     return lambda: Adafactor(params((2, 3)), **kwargs)
+
+
+def _changed_then_step(key, value, **kwargs):
+    """An optimizer stepped once, ``param_groups[0][key] = value``, stepped again."""
+    def call():
+        ps = params((2, 3))
+        opt = Adafactor(ps, **kwargs)
+        ps[0].grad = torch.ones(2, 3)
+        opt.step()
+        opt.param_groups[0][key] = value
+        opt.step()
+    return call
+
+
+def _load_group(key, value, **kwargs):
+    """``load_state_dict`` of a state dict whose first group has ``key = value``."""
+    def call():
+        opt = Adafactor(params((2, 3)), **kwargs)
+        saved = opt.state_dict()
+        saved["param_groups"][0][key] = value
+        opt.load_state_dict(saved)
+    return call
 
 
 MANUAL = dict(relative_step=False)  # lr given: relative_step must be off
@@ -113,6 +135,20 @@ INVALID_CASES = [
          lambda: Adafactor([torch.nn.Parameter(torch.zeros(2))] * 2)),
     Case("Adafactor.add_param_group", "beta1", "2.0", ValueError, r"Invalid beta1: 2\.0",
          lambda: Adafactor(params((2,))).add_param_group({"params": params((3,)), "beta1": 2.0})),
+    Case("Adafactor.step (group changed)", "lr", "nan", ValueError, r"Invalid learning rate: lr=nan",
+         _changed_then_step("lr", math.nan, lr=1e-3, **MANUAL)),
+    Case("Adafactor.step (group changed)", "lr", "-1", ValueError, r"Invalid learning rate: lr=-1",
+         _changed_then_step("lr", -1, lr=1e-3, **MANUAL)),
+    Case("Adafactor.step (group changed)", "weight_decay", "-0.5", ValueError, r"Invalid weight_decay: -0\.5",
+         _changed_then_step("weight_decay", -0.5)),
+    Case("Adafactor.step (group changed)", "clip_threshold", "0", ValueError, r"Invalid clip_threshold: 0 must be > 0",
+         _changed_then_step("clip_threshold", 0)),
+    Case("Adafactor.step (group changed)", "decay_rate", "0.8", ValueError, r"Invalid decay_rate: 0\.8 must be negative",
+         _changed_then_step("decay_rate", 0.8)),
+    Case("Adafactor.load_state_dict", "param_groups[0]['lr']", "nan", ValueError, r"Invalid learning rate: lr=nan",
+         _load_group("lr", math.nan, lr=1e-3, **MANUAL)),
+    Case("Adafactor.load_state_dict", "param_groups[0]['beta1']", "1.0", ValueError, r"Invalid beta1: 1\.0",
+         _load_group("beta1", 1.0)),
     Case("AdafactorSchedule", "initial_lr", "nan", ValueError, r"Invalid initial_lr: nan must be a finite number",
          lambda: AdafactorSchedule(Adafactor(params((2,))), initial_lr=math.nan)),
     Case("AdafactorSchedule", "initial_lr", "-1e-3", ValueError, r"Invalid initial_lr: -0\.001 must be >= 0",
@@ -295,6 +331,8 @@ _STATE_SCRIPT = textwrap.dedent(r"""
             s["step"] = -1
         elif case == "step-float":
             s["step"] = 2.5
+        elif case == "step-overflow":
+            s["step"] = 2**63 - 1
         elif case == "factored-vector":
             s["exp_avg_sq_row"], s["exp_avg_sq_col"] = torch.zeros(()), torch.zeros(3)
             del s["exp_avg_sq"]
@@ -353,6 +391,8 @@ STATE_CASES = [
     ("missing-state", 2, {"fused": True}, r"parameter 2 .*missing the second moment"),
     ("step-negative", 3, {}, r"parameter 3 .*'step' must be an int >= 0, got int -1"),
     ("step-float", 0, {"fused": True}, r"parameter 0 .*'step' must be an int >= 0, got float 2\.5"),
+    ("step-overflow", 1, {"fused": True}, r"parameter 1 .*'step' 9223372036854775807 is too large"),
+    ("step-overflow", 2, {}, r"parameter 2 .*'step' 9223372036854775807 is too large"),
     ("factored-vector", 2, {}, r"parameter 2 \(shape \(3,\).*needs a parameter with 2 or more dimensions"),
 ]
 
