@@ -11,15 +11,15 @@ import io
 import pytest
 import torch
 
-from hfopt_core import get_scheduler
+from hfopt_core import get_manager, get_scheduler
 
 trainer_pt_utils = pytest.importorskip("transformers.trainer_pt_utils")
 LayerWiseDummyOptimizer = trainer_pt_utils.LayerWiseDummyOptimizer
 
 LR = 0.05
-SCHEDULES = [("linear", None), ("cosine", {"num_cycles": 0.7}), ("polynomial", {"power": 2.0, "lr_end": 1e-4}),
-             ("cosine_with_min_lr", {"min_lr": 1e-3}), ("warmup_stable_decay", {"num_decay_steps": 4}),
-             ("constant", None), ("inverse_sqrt", {"timescale": 3})]
+#: every installed schedule that drives a torch LambdaLR, with the example arguments its plugin declares
+SCHEDULES = [(spec.name, dict(spec.example) or None) for spec in get_manager().specs("schedule")
+             if {"python", "torch"} <= set(spec.frameworks)]
 
 
 def tiny_model():
