@@ -60,6 +60,18 @@ def test_upstream_messages():
     GradientAccumulator().reset()  # nothing accumulated yet: a no-op
 
 
+def test_not_registered_as_a_keras_object():
+    from keras_env import keras
+
+    from hfopt_core import get_manager, register_keras_objects
+
+    objects = register_keras_objects()
+    assert "AdamWeightDecay" in objects  # the Keras classes are
+    assert "GradientAccumulator" not in objects and "GradientAccumulator" not in keras.utils.get_custom_objects()
+    spec = next(s for s in get_manager().specs("accumulator") if s.name == "gradient_accumulator")
+    assert spec.frameworks == ("tensorflow",)  # it declares TensorFlow, not Keras
+
+
 def test_variables_are_on_read_first_replica():
     acc = GradientAccumulator()
     acc([tf.constant([1.0])])
