@@ -12,19 +12,28 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
 
 from ._discovery import describe_exception
 from .hookspecs import HOOKS, hookimpl
 
 
-class GuardedPlugin:
-    """The object registered with pluggy in place of ``plugin`` (see :func:`guarded`)."""
+class GuardedPlugin(types.ModuleType):
+    """The object registered with pluggy in place of ``plugin`` (see :func:`guarded`).
+
+    A module object, so that pluggy's scan of its attributes sees only the guarded hooks.
+
+    Attributes:
+        plugin: the plugin it stands in for.
+        hooks: the names of the hooks it implements.
+    """
 
     def __init__(self, plugin, name: str):
-        self.plugin, self.name = plugin, name
+        super().__init__(f"hfopt plugin {name!r}")
+        self.plugin, self.hooks = plugin, []
 
     def __repr__(self) -> str:
-        return f"<hfopt plugin {self.name!r}: {self.plugin!r}>"
+        return f"<{self.__name__}: {self.plugin!r}>"
 
 
 def guarded(plugin, name: str, label: str, parse_opts, on_fault) -> GuardedPlugin:
@@ -43,11 +52,14 @@ def guarded(plugin, name: str, label: str, parse_opts, on_fault) -> GuardedPlugi
     """
     standin = GuardedPlugin(plugin, name)
     for attribute in dir(plugin):
+        if not attribute.startswith("hfopt_"):  # what parse_opts would skip anyway, without the call
+            continue
         opts = parse_opts(plugin, attribute)
         if opts is None:
             continue
         function = getattr(plugin, attribute)
         is_wrapper = bool(opts.get("wrapper") or opts.get("hookwrapper"))
+        standin.hooks.append(attribute)
         if is_wrapper and not inspect.isgeneratorfunction(function):
             setattr(standin, attribute, function)
             continue

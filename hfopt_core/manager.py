@@ -106,6 +106,7 @@ class PluginManager:
         self._pm.add_hookspecs(hookspecs)
         self._plugins: dict[str, PluginInfo] = {}
         self._objects: dict[str, object] = {}  # plugin name -> the registered module/object (not its stand-in)
+        self._names_by_id: dict[int, str] = {}  # id(that object) -> plugin name; the objects are kept alive above
         self._loaded = False
         self._registry: Registry | None = None
         self._faults: dict[str, str] = {}
@@ -203,7 +204,7 @@ class PluginManager:
         except BaseException as exc:  # noqa: BLE001
             self._plugins[info.name] = self._broken(info, _describe(exc))
             return
-        if not self._pm.get_hookcallers(self._pm.get_plugin(info.name)):
+        if not self._pm.get_plugin(info.name).hooks:
             self._forget(info.name)
             self._plugins[info.name] = self._broken(
                 info, f"{where} provides no hfopt hook (none of {', '.join(hookspecs.HOOKS)}): it names a "
@@ -211,9 +212,9 @@ class PluginManager:
 
     def _add(self, plugin, info: PluginInfo) -> None:
         """Register ``plugin``'s guarded stand-in with pluggy: validated (unknown hook names too), or not at all."""
-        for name, registered in self._objects.items():
-            if registered is plugin:
-                raise ValueError(f"{getattr(plugin, '__name__', plugin)!r} is already registered as plugin {name!r}")
+        if id(plugin) in self._names_by_id:
+            raise ValueError(f"{getattr(plugin, '__name__', plugin)!r} is already registered as plugin "
+                             f"{self._names_by_id[id(plugin)]!r}")
         standin = guarded(plugin, info.name, info.label, self._pm.parse_hookimpl_opts, self._fault)
         self._pm.register(standin, name=info.name)
         try:
@@ -222,6 +223,7 @@ class PluginManager:
             self._pm.unregister(name=info.name)
             raise
         self._objects[info.name] = plugin
+        self._names_by_id[id(plugin)] = info.name
 
     def _fault(self, plugin: str, reason: str) -> None:
         self._faults.setdefault(plugin, reason)
@@ -235,8 +237,13 @@ class PluginManager:
     def _forget(self, name: str) -> None:
         if self._pm.has_plugin(name):
             self._pm.unregister(name=name)
-        self._objects.pop(name, None)
+        self._drop_object(name)
         self._plugins.pop(name, None)
+
+    def _drop_object(self, name: str) -> None:
+        plugin = self._objects.pop(name, None)
+        if plugin is not None:
+            self._names_by_id.pop(id(plugin), None)
 
     def register(self, plugin, name: str | None = None, distribution: str | None = None,
                  version: str | None = None) -> str:
@@ -295,7 +302,7 @@ class PluginManager:
                 break
             for name, reason in faults.items():
                 self._pm.unregister(name=name)
-                self._objects.pop(name, None)
+                self._drop_object(name)
                 self._plugins[name] = self._broken(self._plugins[name], reason)
         registry = _registry.build(results)
         for name, info in self._plugins.items():
