@@ -173,32 +173,32 @@ def _save_files(tmp_path, payloads):
     optimizer = keras.optimizers.Adam(learning_rate=LR)
     get_scheduler("cosine", optimizer, num_warmup_steps=2, num_training_steps=10)
     paths = {}
-    if FLAVOUR == "keras":
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-        model.compile(optimizer=optimizer, loss="mse")
-        model.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=1, verbose=0)
-        original = tmp_path / "model.keras"
-        model.save(original)
-        paths["original"] = str(original)
-        with zipfile.ZipFile(original) as source:
-            members = {n: source.read(n) for n in source.namelist()}
-        for name, payload in payloads.items():
-            config = json.loads(members["config.json"])
-            assert _replace_schedule(config, payload)
-            path = tmp_path / f"{name}.keras"
-            with zipfile.ZipFile(path, "w") as target:
-                for member, data in members.items():
-                    target.writestr(member, json.dumps(config) if member == "config.json" else data)
-            paths[name] = str(path)
-    else:
+    # the .keras zip (both flavours): its config.json holds the schedule's config
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(np.ones((4, 3)), np.zeros((4, 2)), epochs=1, verbose=0)
+    original = tmp_path / "model.keras"
+    model.save(original)
+    paths["original"] = str(original)
+    with zipfile.ZipFile(original) as source:
+        members = {n: source.read(n) for n in source.namelist()}
+    for name, payload in payloads.items():
+        config = json.loads(members["config.json"])
+        assert _replace_schedule(config, payload)
+        path = tmp_path / f"{name}.keras"
+        with zipfile.ZipFile(path, "w") as target:
+            for member, data in members.items():
+                target.writestr(member, json.dumps(config) if member == "config.json" else data)
+        paths[name] = str(path)
+    if FLAVOUR == "tf_keras":  # and the optimizer config an .h5 / SavedModel file holds
         config = keras.optimizers.serialize(optimizer)
         (tmp_path / "original.json").write_text(json.dumps(config))
-        paths["original"] = str(tmp_path / "original.json")
+        paths["original-config"] = str(tmp_path / "original.json")
         for name, payload in payloads.items():
             tampered = json.loads(json.dumps(config))
             assert _replace_schedule(tampered, payload)
             (tmp_path / f"{name}.json").write_text(json.dumps(tampered))
-            paths[name] = str(tmp_path / f"{name}.json")
+            paths[f"{name}-config"] = str(tmp_path / f"{name}.json")
     return paths
 
 
@@ -217,11 +217,15 @@ def test_a_tampered_file_imports_and_calls_nothing(tmp_path):
     # the untampered file loads and schedules as saved: the check below can tell loaded from refused
     assert results["original"]["loaded"], results["original"]
     assert results["original"]["at_5"] == pytest.approx(LR * 0.5 * (1 + math.cos(math.pi * 3 / 8)), rel=1e-6)
-    for name in payloads:
-        assert not results[name]["loaded"], (name, results[name])
-    assert "formula 'builtins:print'" in results["print"]["message"]
-    assert "pip install c1-evil-module" in results["spec-module"]["message"]
-    assert "num_warmup_steps must be a finite" in results["spec-nan"]["message"]
+    suffixes = [""] + (["-config"] if FLAVOUR == "tf_keras" else [])
+    for suffix in suffixes:
+        if suffix:
+            assert results["original" + suffix]["at_5"] == results["original"]["at_5"]
+        for name in payloads:
+            assert not results[name + suffix]["loaded"], (name + suffix, results[name + suffix])
+        assert "formula 'builtins:print'" in results["print" + suffix]["message"]
+        assert "pip install c1-evil-module" in results["spec-module" + suffix]["message"]
+        assert "num_warmup_steps must be a finite" in results["spec-nan" + suffix]["message"]
     assert results["modules"] == []
     assert "PRINTED-BY-THE-FILE" not in out.stdout + out.stderr
     assert not list(tmp_path.rglob("*.marker"))
