@@ -16,7 +16,9 @@ generator receives every plugin's result (a list with one list of specs per plug
 ``yield`` and returns that list, possibly filtered. Implementations must be named after their
 hook (``specname`` is not supported); an ``@hookimpl`` named ``hfopt_*`` that matches no hook is
 rejected by pluggy's validation and the plugin reported broken. Whatever an implementation
-raises marks only its own plugin broken.
+raises marks only its own plugin broken (pluggy calls a guarded stand-in of each implementation,
+with the same options: :mod:`hfopt_core._isolation`). An entry point that names something with
+none of these hooks (``os:system``) is reported broken too, with its distribution and value.
 """
 from __future__ import annotations
 
