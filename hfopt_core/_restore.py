@@ -53,7 +53,8 @@ def step_function_from_spec(spec, *, framework: str = "keras", distribution: str
         spec: ``{"name": registry name, **arguments}`` (or a bare name); ``arguments`` are the
             keyword arguments of the schedule's factory, as plain values (numbers, strings,
             bools, ``None``, lists of those). Percentage step counts (``"10%"``) are resolved as
-            :func:`~hfopt_core.specs.normalize_spec` does.
+            :func:`~hfopt_core.specs.normalize_spec` does. A list of phases (a composite) is
+            restored phase by phase the same way and joined (:class:`hfopt_core._joined.Joined`).
         framework: the framework the step function is for; the schedule must support it and
             ``"python"`` (its factory is called with ``optimizer=None``). Keyword only.
             Defaults to ``"keras"``.
@@ -66,9 +67,8 @@ def step_function_from_spec(spec, *, framework: str = "keras", distribution: str
     ``TypeError`` for wrong types or unknown arguments, each naming the argument).
 
     Raises :class:`~hfopt_core.errors.MissingPluginError` (an ``ImportError``) naming the
-    distribution to install when no installed plugin provides the name, ``TypeError`` for a
-    non-plain value, for ``optimizer``/``last_epoch`` or for a list of phases (composite specs
-    are resolved by :mod:`hfopt_core.compose`, issue 16, which is to route them here).
+    distribution to install when no installed plugin provides the name, and ``TypeError`` for a
+    non-plain value or for ``optimizer``/``last_epoch``.
     """
     if isinstance(spec, (list, tuple)):  # a composite: each phase restored the same way, then joined
         from ._joined import Joined
