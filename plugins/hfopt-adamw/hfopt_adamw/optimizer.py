@@ -18,7 +18,7 @@ from torch.optim import Optimizer
 from .functional import _foreach_impl as adamw_foreach
 from .functional import _fused_impl as adamw_fused
 from .functional import _single_tensor_impl as adamw_single_tensor
-from .step_counts import PackedSteps, step_dtype
+from .step_counts import MAX_STEP, PackedSteps
 
 __all__ = ["AdamW"]
 
@@ -174,9 +174,10 @@ class AdamW(Optimizer):
             has one), ``False`` rules it out. Defaults to ``None`` (choose automatically: fused
             where available, else foreach, else the per-tensor loop).
 
-    State per parameter, as torch's Adam family: ``step`` (float32 0-d tensor on the CPU; live
-    ones are views of one buffer per group, saved as separate tensors by ``state_dict``),
-    ``exp_avg`` and ``exp_avg_sq`` (like the parameter).
+    State per parameter, as torch's Adam family: ``step`` (float32 0-d tensor on the CPU, float64
+    once a count passes ``2**24``, so counts stay exact; live ones are views of one buffer per
+    group, saved and pickled as separate tensors), ``exp_avg`` and ``exp_avg_sq`` (like the
+    parameter).
 
     Validation: ``lr``, ``eps`` and ``weight_decay`` must be finite real numbers >= 0, each beta
     in ``[0, 1)``, ``betas`` a pair; numbers may be Python or numpy scalars or one-element real
@@ -202,7 +203,6 @@ class AdamW(Optimizer):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, correct_bias=correct_bias,
                         foreach=foreach, fused=fused)
         self._packed_steps: dict = {}
-        self._checked: dict = {}
         self._plans: dict = {}
         super().__init__(params, defaults)
 
@@ -241,26 +241,28 @@ class AdamW(Optimizer):
     def __setstate__(self, state):
         super().__setstate__(state)
         self.__dict__.setdefault("_packed_steps", {})
-        self.__dict__.setdefault("_checked", {})
         self.__dict__.setdefault("_plans", {})
         for group in self.param_groups:
             group.setdefault("correct_bias", True)
             group.setdefault("foreach", None)
             group.setdefault("fused", None)
 
+    def __getstate__(self):
+        """What ``pickle`` and ``copy.deepcopy`` save: torch's, with every ``step`` as its own 0-d
+        tensor (a view pickles the whole buffer it views: quadratic size), as :meth:`state_dict`."""
+        state = super().__getstate__()
+        state["state"] = _independent_steps(self.state)
+        return state
+
     def state_dict(self):
         """torch's ``Optimizer.state_dict``, with every ``step`` as its own 0-d tensor.
 
         Live step counts are views of one buffer per group (see :mod:`hfopt_adamw.step_counts`);
         a view pickled on its own carries the whole buffer, so the saved state gets copies, exactly
-        the layout torch's Adam family saves.
+        the layout torch's Adam family saves (float32, or float64 for counts past ``2**24``).
         """
         state_dict = super().state_dict()
-        packed = state_dict["state"]
-        for key, param_state in packed.items():
-            step = param_state.get("step")
-            if isinstance(step, torch.Tensor) and step._base is not None:
-                packed[key] = {**param_state, "step": step.clone()}
+        state_dict["state"] = _independent_steps(state_dict["state"])
         return state_dict
 
     def load_state_dict(self, state_dict) -> None:
@@ -279,15 +281,23 @@ class AdamW(Optimizer):
                 or transformers' ``AdamW``.
         """
         previous = self.state, self.param_groups
-        super().load_state_dict(state_dict)
+        # torch casts ``step`` to float32 for groups saved with fused=True (and fails on a Python
+        # int there): counts past 2**24 would lose their last digits, so they are loaded as given
+        without_steps, steps = _split_steps(state_dict)
+        super().load_state_dict(without_steps)
         try:
+            ids = (key for group in state_dict["param_groups"] for key in group["params"])
+            params = (p for group in self.param_groups for p in group["params"])
+            for key, p in zip(ids, params):
+                if key in steps and p in self.state:
+                    self.state[p]["step"] = steps[key]
             self._check_loaded()
         except BaseException:
             self.state, self.param_groups = previous
             raise
         # drop what refers to the replaced state (it may be gigabytes), checked afresh next step
         self._plans.clear()
-        self._checked.clear()
+        self._packed_steps.clear()
 
     def _check_loaded(self) -> None:
         index = 0
@@ -348,17 +358,6 @@ class AdamW(Optimizer):
             return "foreach"
         return "single"
 
-    def _checked_entries(self, group) -> list:
-        """Per position in ``group["params"]``: the last checked ``(p, exp_avg, exp_avg_sq, dtype,
-        device, numel)``, or ``None``."""
-        record = self._checked.get(id(group))
-        if record is None or record[0] is not group or len(record[1]) != len(group["params"]):
-            record = self._checked[id(group)] = (group, [None] * len(group["params"]))
-            if len(self._checked) > len(self.param_groups):  # groups replaced by load_state_dict
-                live = {id(g): g for g in self.param_groups}
-                self._checked = {key: rec for key, rec in self._checked.items() if live.get(key) is rec[0]}
-        return record[1]
-
     def _prepare(self, group, gi: int, offset: int):
         """Check one group and bucket its parameters with a gradient; modifies nothing.
 
@@ -369,9 +368,8 @@ class AdamW(Optimizer):
         if plan is not None and plan.group is group:
             buckets = plan.buckets_if_unchanged(self.state, self._packed_steps.get(id(group)))
             if buckets is not None:
-                return group, scalars, buckets, None, None, (), plan.packed
-        checked = self._checked_entries(group)
-        # bucket the parameters with a gradient by (list-op type, device, dtype)
+                return group, scalars, buckets, None, _checked_counts(plan.packed, plan.indices, gi), (), plan.packed
+        # bucket the parameters with a gradient by (list-op type, device, dtype), checking each
         buckets: dict = {}
         states, steps, indices, fresh = [], [], [], []
         state_get = self.state.get
@@ -379,22 +377,14 @@ class AdamW(Optimizer):
             grad = p.grad
             if grad is None:
                 continue
-            if grad.layout is not _STRIDED:
-                _check_grad(offset + i, gi, p, grad)
+            _check_grad(offset + i, gi, p, grad)
             state = state_get(p)
             dtype = p.dtype
             device = p.device
             if state:
-                exp_avg, exp_avg_sq = state.get("exp_avg"), state.get("exp_avg_sq")
-                entry = checked[i]
-                if (entry is None or entry[0] is not p or entry[1] is not exp_avg or entry[2] is not exp_avg_sq
-                        or entry[3] is not dtype or entry[4] != device or entry[5] != p.numel()):
-                    _check_state(offset + i, gi, p, state)
-                    _check_grad(offset + i, gi, p, grad)
-                    checked[i] = (p, exp_avg, exp_avg_sq, dtype, device, p.numel())
-                step = state.get("step")
+                _check_state(offset + i, gi, p, state)
+                exp_avg, exp_avg_sq, step = state["exp_avg"], state["exp_avg_sq"], state["step"]
             else:  # first step of this parameter: its state is created, and attached in _apply
-                _check_grad(offset + i, gi, p, grad)
                 exp_avg = torch.zeros_like(p, memory_format=torch.preserve_format)
                 exp_avg_sq = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state = {"step": None, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
@@ -423,36 +413,37 @@ class AdamW(Optimizer):
         if not steps:
             return None
         packed = self._packed_steps.get(id(group))
-        if packed is None or not packed.matches(group, steps):
+        if packed is not None and packed.matches(group, steps):
+            counts = _checked_counts(packed, indices, gi)
+        else:
             packed = None  # rebuilt in _apply from these counts, checked here
-            for index, step in zip(indices, steps):
-                _step_value(index, gi, step)
-        return group, scalars, buckets, states, steps, fresh, packed
+            counts = [_step_value(index, gi, step) for index, step in zip(indices, steps)]
+        return group, scalars, buckets, (states, indices), counts, fresh, packed
 
-    def _remember(self, group, buckets, states, packed) -> None:
+    def _remember(self, group, buckets, states, indices, packed) -> None:
         """Cache a checked group's buckets for the next steps (see :class:`_Plan`)."""
         if len(states) != len(group["params"]) or any(map(torch.is_complex, group["params"])):
             self._plans.pop(id(group), None)  # some parameters without a gradient, or complex ones
             return
-        self._plans[id(group)] = _Plan(group, self.state, states, buckets, packed)
+        self._plans[id(group)] = _Plan(group, self.state, states, indices, buckets, packed)
         if len(self._plans) > len(self.param_groups):  # groups replaced by load_state_dict
             live = {id(g): g for g in self.param_groups}
             self._plans = {key: plan for key, plan in self._plans.items() if live.get(key) is plan.group}
 
-    def _apply(self, group, scalars, buckets, states, steps, fresh, packed) -> None:
+    def _apply(self, group, scalars, buckets, checked, counts, fresh, packed) -> None:
         """Attach new state, count the step and run the kernels for one checked group."""
         state_of = self.state
         for p, state in fresh:
             state_of[p] = state
         if packed is None:
-            packed = self._packed_steps[id(group)] = PackedSteps(group, states, steps)
+            packed = self._packed_steps[id(group)] = PackedSteps(group, checked[0], counts)
             if len(self._packed_steps) > len(self.param_groups):  # groups replaced by load_state_dict
                 live = {id(g): g for g in self.param_groups}
                 self._packed_steps = {key: record for key, record in self._packed_steps.items()
                                       if live.get(key) is record.owner}
-        if states is not None:
-            self._remember(group, buckets, states, packed)
-        counts = packed.increment()
+        counts = packed.increment(counts)
+        if checked is not None:  # after increment: a count passing 2**24 re-creates the views
+            self._remember(group, buckets, *checked, packed)
         lr, beta1, beta2, eps, weight_decay = scalars
         hyper = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
                      correct_bias=bool(group["correct_bias"]))
@@ -465,6 +456,7 @@ class AdamW(Optimizer):
                     _IMPLEMENTATIONS[name](*tensors, count, **hyper)
 
 
+_SHAPE = operator.attrgetter("shape")
 _DTYPE = operator.attrgetter("dtype")
 _DEVICE = operator.attrgetter("device")
 _LAYOUT = operator.attrgetter("layout")
@@ -472,32 +464,48 @@ _EXP_AVG = operator.itemgetter("exp_avg")
 _EXP_AVG_SQ = operator.itemgetter("exp_avg_sq")
 _STEP = operator.itemgetter("step")
 _PLAIN_GRAD_TYPES = {torch.Tensor}
+_PLAIN_TYPES = {torch.Tensor, torch.nn.Parameter}
 _DENSE = {_STRIDED}
+
+
+def _checked_counts(packed, indices, gi: int) -> list:
+    """The packed counts, each a number >= 0 that can be incremented exactly (a user may have
+    written into a ``step`` view in place); else the error of :func:`_step_value`."""
+    counts = packed.counts()
+    total = sum(counts)  # NaN if any count is
+    if not (total == total and 0.0 <= min(counts) and max(counts) <= MAX_STEP):
+        for index, count in zip(indices, counts):
+            _step_value(index, gi, count)
+    return counts
 
 
 class _Plan:
     """The buckets of a group whose parameters all had a gradient at a checked step.
 
     The next step reuses them when nothing they depend on changed, which it tests with C-level
-    ``map`` calls instead of a Python loop: the same parameter list, every gradient a dense plain
-    tensor, the parameters' dtypes, devices and sizes as checked, the same state dicts holding
-    the same ``exp_avg`` / ``exp_avg_sq`` / ``step`` objects. A gradient always matches its
-    parameter (torch's autograd and ``.grad`` setter enforce it), so with the parameter unchanged
-    it needs no other check. Anything else falls back to the checking loop of ``_prepare``.
+    ``map`` calls instead of a Python loop: the same parameter list and state mapping, the same
+    state dicts holding the same ``exp_avg`` / ``exp_avg_sq`` / ``step`` objects (each ``step``
+    still a view of the group's packed counts), the parameters and both moments with the shape
+    and storage (``data_ptr``) they had, the parameters with their dtype, and every gradient a
+    dense plain tensor of its parameter's shape on its device. So ``.data`` swaps, in-place
+    ``resize_`` / ``set_``, replaced or cleared state and moved or converted tensors fall back to
+    the checking loop of ``_prepare`` before any kernel runs. (torch's ``.grad`` setter and
+    autograd give a gradient its parameter's dtype; a moment re-viewed in place as another dtype
+    of the same size, ``m.data = m.view(torch.int32)``, gets the kernel's own dtype error.)
     """
 
-    __slots__ = ("group", "params", "state_map", "states", "exp_avgs", "exp_avg_sqs", "steps", "dtypes",
-                 "devices", "numels", "layout", "packed")
+    __slots__ = ("group", "params", "state_map", "states", "exp_avgs", "exp_avg_sqs", "indices", "shapes",
+                 "dtypes", "device_indices", "layout", "packed")
 
-    def __init__(self, group, state_map, states, buckets, packed):
+    def __init__(self, group, state_map, states, indices, buckets, packed):
         params = group["params"]
         self.group, self.params, self.state_map, self.packed = group, list(params), state_map, packed
-        self.states = list(states)
+        self.states, self.indices = list(states), list(indices)
         self.exp_avgs = list(map(_EXP_AVG, states))
         self.exp_avg_sqs = list(map(_EXP_AVG_SQ, states))
+        self.shapes = list(map(_SHAPE, params))
         self.dtypes = list(map(_DTYPE, params))
-        self.devices = list(map(_DEVICE, params))
-        self.numels = list(map(torch.Tensor.numel, params))
+        self.device_indices = list(map(torch.Tensor.get_device, params))
         # (key, positions in the group or None for all of them in order, params, exp_avgs, exp_avg_sqs)
         self.layout = []
         for key, (ps, _, ms, vs, positions) in buckets.items():
@@ -511,9 +519,7 @@ class _Plan:
                 or not all(map(operator.is_, params, self.params))):
             return None
         grads = [p.grad for p in params]
-        if (set(map(type, grads)) != _PLAIN_GRAD_TYPES or set(map(_LAYOUT, grads)) != _DENSE
-                or list(map(_DTYPE, params)) != self.dtypes or list(map(_DEVICE, params)) != self.devices
-                or list(map(torch.Tensor.numel, params)) != self.numels):
+        if set(map(type, grads)) != _PLAIN_GRAD_TYPES or set(map(_LAYOUT, grads)) != _DENSE:
             return None
         states = list(map(state_map.get, params))
         if not all(map(operator.is_, states, self.states)):
@@ -525,8 +531,34 @@ class _Plan:
         if not (all(map(operator.is_, exp_avgs, self.exp_avgs)) and all(map(operator.is_, exp_avg_sqs, self.exp_avg_sqs))
                 and packed.matches(self.group, steps)):
             return None
-        return {key: (ps, grads if where is None else [grads[i] for i in where], ms, vs, positions)
-                for key, where, ps, ms, vs, positions in self.layout}
+        shapes, dtypes, devices = self.shapes, self.dtypes, self.device_indices
+        for tensors in (params, grads, exp_avgs, exp_avg_sqs):
+            if (list(map(_SHAPE, tensors)) != shapes or list(map(_DTYPE, tensors)) != dtypes
+                    or list(map(torch.Tensor.get_device, tensors)) != devices):
+                return None
+        return {key: (ps, grads if picks is None else [grads[i] for i in picks], ms, vs, positions)
+                for key, picks, ps, ms, vs, positions in self.layout}
+
+
+def _independent_steps(state) -> dict:
+    """``state`` (parameter or index -> state dict) with each ``step`` that is a view copied out."""
+    copied = state.copy()  # a defaultdict stays one
+    for key, param_state in state.items():
+        step = param_state.get("step") if isinstance(param_state, dict) else None
+        if isinstance(step, torch.Tensor) and step._base is not None:
+            copied[key] = {**param_state, "step": step.clone()}
+    return copied
+
+
+def _split_steps(state_dict):
+    """``(state_dict without the "step" entries, {key: step})``; anything unusual is left to torch."""
+    saved = state_dict.get("state") if isinstance(state_dict, dict) else None
+    if not isinstance(saved, dict):
+        return state_dict, {}
+    steps = {key: s["step"] for key, s in saved.items() if isinstance(s, dict) and "step" in s}
+    state = {key: {name: value for name, value in s.items() if name != "step"} if key in steps else s
+             for key, s in saved.items()}
+    return {**state_dict, "state": state}, steps
 
 
 def _describe(t) -> str:
@@ -578,21 +610,27 @@ def _check_state(index: int, gi: int, p, state) -> None:
 
 
 def _step_value(index: int, gi: int, step) -> float:
-    """A step count as a float: a finite number >= 0, given as a number or a one-element tensor."""
+    """A step count as a float: a number >= 0 that can be incremented exactly (at most
+    ``MAX_STEP = 2**53 - 1``), given as a number or a one-element real tensor; integers are
+    compared exactly, before any rounding to float."""
     if isinstance(step, torch.Tensor):
         if step.numel() != 1 or step.dtype.is_complex or step.dtype == torch.bool:
             raise TypeError(f"state 'step' of parameter {index} (param group {gi}) must be a number or a "
                             f"one-element real tensor, got a tensor of {_describe(step)}")
-        value = float(step)
-    elif isinstance(step, numbers.Real) and not isinstance(step, bool):
-        value = float(step)
+        value = step.item()
+    elif isinstance(step, numbers.Real) and not isinstance(step, bool) and not _is_bool(step):
+        value = int(step) if isinstance(step, numbers.Integral) else float(step)
     else:
         raise TypeError(f"state 'step' of parameter {index} (param group {gi}) must be a number or a "
                         f"one-element real tensor, got {step!r} ({type(step).__name__})")
-    if not 0.0 <= value < math.inf:
+    if not 0 <= value < math.inf:
         raise ValueError(f"state 'step' of parameter {index} (param group {gi}) is {value}; "
                          "it must be a finite count >= 0")
-    return value
+    if value > MAX_STEP:
+        raise ValueError(f"state 'step' of parameter {index} (param group {gi}) is {value}; step counts "
+                         f"above 2**53 - 1 = {MAX_STEP} cannot be counted exactly (the next step would "
+                         "repeat or skip a count)")
+    return float(value)
 
 
 def _split_by_count(counts, positions, lists):
