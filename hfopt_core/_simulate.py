@@ -2,8 +2,12 @@
 
 It builds the scheduler exactly as training would (``get_scheduler(spec, optimizer, ...)`` on a
 throwaway torch ``SGD`` with one parameter per group; without torch, the plain ``optimizer=None``
-form times each group's lr), steps it once per update, and checks the run for the classic
-mistakes (:func:`check`). Nothing is trained.
+form times each group's lr) and reads the lr of every group at every update, and checks the run for
+the classic mistakes (:func:`check`). Nothing is trained. A run longer than :data:`MAX_POINTS`
+updates is read at that many evenly spaced updates (the first, the last, warmup ends and phase
+starts included), so the work is bounded whatever its length: a ``LambdaLR`` (what every
+closed-form schedule and spec builds) gives the lr at any update directly; another scheduler is
+stepped, up to :data:`MAX_STEPPED` updates.
 """
 from __future__ import annotations
 
@@ -13,9 +17,13 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ._plot import MAX_POINTS
 from .api import get_scheduler
 from .manager import get_manager
 from .specs import normalize_spec, parse_spec
+
+#: The longest run whose scheduler is stepped update by update when it is not a ``LambdaLR``.
+MAX_STEPPED = 1_000_000
 
 #: Absolute floors (compared with each group's lr) and floors relative to the peak (compared with 1).
 ABSOLUTE_FLOORS = ("min_lr", "lr_end")
@@ -60,7 +68,9 @@ class Simulation:
         canonical: its checked form (:func:`hfopt_core.specs.normalize_spec`), percentages resolved.
         updates: number of optimizer updates.
         group_lrs: each parameter group's initial lr.
-        lrs: ``lrs[update][group]``, the lr each update uses.
+        steps: the updates read, increasing: all of them, or for a long run :data:`MAX_POINTS`
+            evenly spaced ones plus the warmup ends and phase starts (update 0 always).
+        lrs: ``lrs[i][group]``, the lr update ``steps[i]`` uses.
         warnings: what :func:`check` found, one sentence each.
     """
 
@@ -68,11 +78,16 @@ class Simulation:
     canonical: object
     updates: int
     group_lrs: tuple[float, ...]
+    steps: list[int]
     lrs: list[list[float]]
     warnings: list[str] = field(default_factory=list)
 
+    def lr_at(self, update: int) -> list[float]:
+        """The lr of every group at ``update`` (one of :attr:`steps`)."""
+        return self.lrs[self.steps.index(update)]
 
-def _lrs_torch(spec, group_lrs, updates, warmup, settings):
+
+def _lrs_torch(spec, group_lrs, updates, warmup, settings, steps):
     import torch
 
     params = [torch.zeros(1, requires_grad=True) for _ in group_lrs]
@@ -82,23 +97,37 @@ def _lrs_torch(spec, group_lrs, updates, warmup, settings):
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
         raise ValueError(f"schedule {spec!r} follows a metric (scheduler.step(metric)); it cannot be simulated "
                          "without one")
-    lrs = []
+    if isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):  # get_lr at any update, as LambdaLR computes it
+        return [[float(base * fn(step)) for base, fn in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+                for step in steps]
+    if updates > MAX_STEPPED:
+        raise ValueError(f"schedule {spec!r} builds a {type(scheduler).__name__}, which is stepped update by update: "
+                         f"simulate at most {MAX_STEPPED} updates, got {updates}")
+    wanted, lrs = set(steps), []
     with warnings.catch_warnings():  # nothing is trained: the optimizer never steps
         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
-        for _ in range(updates):
-            lrs.append([float(group["lr"]) for group in optimizer.param_groups])
+        for step in range(steps[-1] + 1):
+            if step in wanted:
+                lrs.append([float(group["lr"]) for group in optimizer.param_groups])
             scheduler.step()
     return lrs
 
 
-def _lrs_plain(spec, group_lrs, updates, warmup, settings):
+def _lrs_plain(spec, group_lrs, updates, warmup, settings, steps):
     fn = get_scheduler(spec, None, warmup, updates, settings)
-    return [[lr * float(fn(step)) for lr in group_lrs] for step in range(updates)]
+    return [[lr * float(fn(step)) for lr in group_lrs] for step in steps]
+
+
+def _read_at(updates: int, marks) -> list[int]:
+    """The updates a simulation reads: all of them, or :data:`MAX_POINTS` evenly spaced ones plus ``marks``."""
+    if updates <= MAX_POINTS:
+        return list(range(updates))
+    return sample(updates, MAX_POINTS, marks)
 
 
 def simulate(spec, updates: int, warmup=None, settings: Mapping | None = None,
              group_lrs=(1.0,)) -> Simulation:
-    """Build ``spec``'s scheduler for a run of ``updates`` optimizer updates and record every lr.
+    """Build ``spec``'s scheduler for a run of ``updates`` optimizer updates and read every group's lr.
 
     Args:
         spec: a schedule name, mapping or list of phases (text is read with :func:`parse_spec`).
@@ -121,10 +150,11 @@ def simulate(spec, updates: int, warmup=None, settings: Mapping | None = None,
     settings = dict(settings) if settings else None
     canonical = normalize_spec(spec, warmup, updates, settings)
     run = _lrs_torch if importlib.util.find_spec("torch") is not None else _lrs_plain
+    steps = _read_at(updates, _marks(canonical))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        lrs = run(spec, group_lrs, updates, warmup, settings)
-    simulation = Simulation(spec, canonical, updates, group_lrs, lrs)
+        lrs = run(spec, group_lrs, updates, warmup, settings, steps)
+    simulation = Simulation(spec, canonical, updates, group_lrs, steps, lrs)
     simulation.warnings = check(simulation, warmup_given=warmup is not None) + [
         str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     return simulation
@@ -218,10 +248,10 @@ def sample(updates: int, rows: int, marks=()) -> list[int]:
     return sorted(picked)
 
 
-def _marks(simulation: Simulation) -> list[int]:
+def _marks(canonical) -> list[int]:
     """Updates worth showing: warmup ends and phase starts."""
     marks, start = [], 0
-    for phase in _phases(simulation.canonical):
+    for phase in _phases(canonical):
         warmup = phase.get("num_warmup_steps")
         if isinstance(warmup, int):
             marks += [start + warmup - 1, start + warmup]
@@ -233,8 +263,14 @@ def _marks(simulation: Simulation) -> list[int]:
 def format_table(simulation: Simulation, rows: int = 20) -> str:
     """The lr of every group at (a sample of) the updates, as aligned text columns."""
     header = ["update"] + [f"group {g} (lr {lr:g})" for g, lr in enumerate(simulation.group_lrs)]
-    shown = sample(simulation.updates, rows, _marks(simulation))
-    body = [[str(u)] + [f"{lr:.6g}" for lr in simulation.lrs[u]] for u in shown]
+    read = simulation.steps
+    if len(read) <= rows:
+        shown = list(range(len(read)))
+    else:
+        index = {step: i for i, step in enumerate(read)}
+        shown = sorted({round(i * (len(read) - 1) / (rows - 1)) for i in range(rows)}
+                       | {index[m] for m in _marks(simulation.canonical) if m in index})
+    body = [[str(read[i])] + [f"{lr:.6g}" for lr in simulation.lrs[i]] for i in shown]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in [header, *body]]
     if len(shown) < simulation.updates:
@@ -276,7 +312,7 @@ def run(args) -> int:
     if args.output:
         values = {f"group {g} (lr {lr:g})": [row[g] for row in simulation.lrs]
                   for g, lr in enumerate(simulation.group_lrs)}
-        write_png(values, args.output, title=f"{args.spec}: {length}", lr=1.0)
+        write_png(values, args.output, title=f"{args.spec}: {length}", lr=1.0, steps=simulation.steps)
         print(args.output)
     return 0
 

@@ -163,3 +163,43 @@ def test_sample_keeps_marks_and_ends():
     assert sample(5, 20) == [0, 1, 2, 3, 4]
     picked = sample(1000, 5, marks=(7, 2000))
     assert picked[0] == 0 and picked[-1] == 999 and 7 in picked and len(picked) == 6
+
+
+def test_a_very_long_run_is_read_at_a_bounded_number_of_updates():
+    from hfopt_core._plot import MAX_POINTS
+
+    run = simulate("linear", 10**9, warmup=1000)
+    assert len(run.steps) <= MAX_POINTS + 4 and run.steps[0] == 0 and run.steps[-1] == 10**9 - 1
+    assert {999, 1000} <= set(run.steps)  # the warmup end is read
+    for step, (lr,) in zip(run.steps, run.lrs):
+        expected = step / 1000 if step < 1000 else (10**9 - step) / (10**9 - 1000)
+        assert lr == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def get_halving_every_two(optimizer, last_epoch=-1):
+    """A third-party schedule that is not a LambdaLR: torch's StepLR."""
+    import torch
+
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5, last_epoch=last_epoch)
+
+
+class SteppedPlugin:
+    from hfopt_core.plugin import hookimpl as _hookimpl
+
+    @_hookimpl
+    def hfopt_schedules(self):
+        from hfopt_core.plugin import ScheduleSpec
+
+        yield ScheduleSpec(name="halving_every_two", factory=f"{__name__}:get_halving_every_two", frameworks=("torch",))
+
+
+def test_a_scheduler_that_is_not_a_lambdalr_is_stepped(fresh_manager, monkeypatch, capsys):
+    import hfopt_core._simulate as simulation_module
+
+    fresh_manager.register(SteppedPlugin(), name="stepped")
+    run = simulate("halving_every_two", 6, group_lrs=(0.8, 0.08))
+    assert [lr for row in run.lrs for lr in row] == pytest.approx(
+        [0.8, 0.08, 0.8, 0.08, 0.4, 0.04, 0.4, 0.04, 0.2, 0.02, 0.2, 0.02])
+    monkeypatch.setattr(simulation_module, "MAX_STEPPED", 10)
+    assert main(["simulate", "halving_every_two", "--steps", "11"]) == 1
+    assert "builds a StepLR, which is stepped update by update: simulate at most 10 updates, got 11" in capsys.readouterr().err
