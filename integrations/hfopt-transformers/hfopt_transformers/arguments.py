@@ -145,15 +145,14 @@ class HfoptTrainingArguments(TrainingArguments):
 
     def __post_init__(self):
         scheduler, optim = registry_scheduler(self.lr_scheduler_type), registry_optimizer(self.optim, self.optim_args)
-        if scheduler is not None and follows_metric(scheduler_spec(scheduler)) \
-                and getattr(self.eval_strategy, "value", self.eval_strategy) == "no":
+        metric = scheduler is not None and follows_metric(scheduler_spec(scheduler))
+        if metric and getattr(self.eval_strategy, "value", self.eval_strategy) == "no":
             raise ValueError(f"lr_scheduler_type={self.lr_scheduler_type!r} follows a metric (its last phase is "
                              f"metric-driven), which needs evaluations: set eval_strategy ('steps' or 'epoch')")
         if scheduler is not None:
             # transformers' checks run on a stand-in: reduce_lr_on_plateau's for a spec that follows a
-            # metric (an eval strategy is required, metric_for_best_model defaults to "loss"), else the default
-            self.lr_scheduler_type = (HFSchedulerType.REDUCE_ON_PLATEAU if follows_metric(scheduler_spec(scheduler))
-                                      else _DEFAULTS["lr_scheduler_type"])
+            # metric (metric_for_best_model defaults to "loss"), else the default
+            self.lr_scheduler_type = HFSchedulerType.REDUCE_ON_PLATEAU if metric else _DEFAULTS["lr_scheduler_type"]
         if optim is not None:
             self.optim = _DEFAULTS["optim"]
         try:
