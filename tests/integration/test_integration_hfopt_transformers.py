@@ -302,3 +302,18 @@ def test_warmup_then_plateau_steps_per_update_then_per_evaluation_and_resumes(tm
 def test_a_metric_spec_without_evaluations_is_refused(tmp_path):
     with pytest.raises(ValueError, match="follows a metric.*set eval_strategy"):
         parse(tmp_path, "--lr_scheduler_type", WARMUP_THEN_PLATEAU)
+
+
+def test_a_json_config_file_may_hold_the_spec_as_a_mapping(tmp_path):
+    config = tmp_path / "args.json"
+    config.write_text(json.dumps({"output_dir": str(tmp_path), "report_to": [], "use_cpu": True, "learning_rate": 0.01,
+                                  "lr_scheduler_type": {"name": "cosine", "num_warmup_steps": 2, "num_cycles": 0.25}}))
+    (args,) = HfArgumentParser((HfoptTrainingArguments,)).parse_json_file(str(config))
+    assert json.loads(args.to_json_string())["lr_scheduler_type"] == {"name": "cosine", "num_warmup_steps": 2,
+                                                                      "num_cycles": 0.25}
+    trainer = HfoptTrainer(tiny_model(), args, train_dataset=Rows())
+    trainer.create_optimizer_and_scheduler(num_training_steps=8)  # the spec's own warmup: 2 steps
+    fn = trainer.lr_scheduler.lr_lambdas[0]
+    theirs = transformers.get_cosine_schedule_with_warmup(
+        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01), 2, 8, num_cycles=0.25).lr_lambdas[0]
+    assert [fn(s) for s in range(9)] == pytest.approx([theirs(s) for s in range(9)], rel=1e-12, abs=1e-15)
