@@ -118,6 +118,11 @@ def _lrs_plain(spec, group_lrs, updates, warmup, settings, steps):
     return [[lr * float(fn(step)) for lr in group_lrs] for step in steps]
 
 
+def torch_available() -> bool:
+    """Whether torch can be imported here (checked without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
 def _read_at(updates: int, marks) -> list[int]:
     """The updates a simulation reads: all of them, or :data:`MAX_POINTS` evenly spaced ones plus ``marks``."""
     if updates <= MAX_POINTS:
@@ -149,7 +154,7 @@ def simulate(spec, updates: int, warmup=None, settings: Mapping | None = None,
         raise ValueError(f"group_lrs must be positive numbers, got {group_lrs!r}")
     settings = dict(settings) if settings else None
     canonical = normalize_spec(spec, warmup, updates, settings)
-    run = _lrs_torch if importlib.util.find_spec("torch") is not None else _lrs_plain
+    run = _lrs_torch if torch_available() else _lrs_plain
     steps = _read_at(updates, _marks(canonical))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -203,3 +203,13 @@ def test_a_scheduler_that_is_not_a_lambdalr_is_stepped(fresh_manager, monkeypatc
     monkeypatch.setattr(simulation_module, "MAX_STEPPED", 10)
     assert main(["simulate", "halving_every_two", "--steps", "11"]) == 1
     assert "builds a StepLR, which is stepped update by update: simulate at most 10 updates, got 11" in capsys.readouterr().err
+
+
+def test_without_torch_the_plain_form_gives_the_same_lrs(monkeypatch):
+    import hfopt_core._simulate as simulation_module
+
+    with_torch = simulate("cosine", 50, warmup=5, group_lrs=(0.1, 0.01))
+    monkeypatch.setattr(simulation_module, "torch_available", lambda: False)
+    plain = simulate("cosine", 50, warmup=5, group_lrs=(0.1, 0.01))
+    assert plain.steps == with_torch.steps
+    assert [lr for row in plain.lrs for lr in row] == pytest.approx([lr for row in with_torch.lrs for lr in row], rel=1e-12)
