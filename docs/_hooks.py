@@ -5,7 +5,8 @@
 * ``on_files``: draws the curve of every installed schedule with ``hfopt plot`` into a temporary
   folder and adds the PNGs to the site as ``img/schedules/<name>.png`` (never committed).
 * ``on_page_markdown``: adds those curves to ``schedules.md``, at the line
-  ``<!-- schedule-curves -->`` when the page has one, else at its end; replaces each line
+  ``<!-- schedule-curves -->`` when the page has one, else at its end, and the table of installed
+  schedules (from their declarations) at ``<!-- schedule-table -->``; replaces each line
   ``<!-- hfopt-help: COMMAND -->`` of any page with the output of ``hfopt COMMAND --help``.
 * ``on_page_content``: the docstrings are written for Sphinx as well; their roles
   (``:class:`~pkg.Name```) become plain code (``Name``) and ``Example::`` loses a colon.
@@ -29,6 +30,7 @@ def _settings(spec) -> dict:
     """The ``--set`` values of a schedule's curve: the example arguments its plugin declares."""
     return dict(spec.example)
 MARKER = "<!-- schedule-curves -->"
+TABLE_MARKER = "<!-- schedule-table -->"
 _state: dict = {"tmp": None, "curves": [], "refused": []}
 
 
@@ -155,6 +157,27 @@ def _curves_markdown() -> str:
     return "\n".join(lines)
 
 
+def _table_markdown() -> str:
+    """The table of installed schedules, from their declarations: name, aliases, distribution, factory
+    signature, frameworks, example arguments and summary (nothing restated by hand)."""
+    from hfopt_core import SchedulerType, get_manager
+    from hfopt_core._show import describe
+
+    members = {m.value for m in SchedulerType}
+    lines = ["| name | distribution / function | frameworks | example arguments | what it does |",
+             "| --- | --- | --- | --- | --- |"]
+    for spec in get_manager().specs("schedule"):
+        info = describe(spec)
+        name = f"`{spec.name}`" + (" (`SchedulerType`)" if spec.name in members else "")
+        if spec.aliases:
+            name += ", alias " + ", ".join(f"`{a}`" for a in spec.aliases)
+        function = f"`{info['signature']}`" if info["signature"] else f"`{spec.factory}`"
+        example = ", ".join(f"`{k}={v!r}`" for k, v in spec.example.items()) or "-"
+        lines.append(f"| {name} | `{info['distribution']}` / {function} | {', '.join(spec.frameworks)} | "
+                     f"{example} | {spec.summary} |")
+    return "\n".join(lines)
+
+
 _HELP = re.compile(r"^<!-- hfopt-help: *(?P<command>[a-z]*) *-->$", re.MULTILINE)
 
 
@@ -172,6 +195,8 @@ def on_page_markdown(markdown, page, config, files):
     markdown = _HELP.sub(_help, markdown)
     if page.file.src_uri != "schedules.md":
         return markdown
+    if TABLE_MARKER in markdown:
+        markdown = markdown.replace(TABLE_MARKER, _table_markdown(), 1)
     section = _curves_markdown()
     if MARKER in markdown:
         return markdown.replace(MARKER, section, 1)

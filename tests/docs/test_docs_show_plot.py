@@ -397,3 +397,20 @@ def test_show_lists_exactly_what_get_scheduler_accepts():
         if info["accepts_kwargs"]:
             with pytest.raises(TypeError, match="unknown key"):
                 get_scheduler(spec.name, None, 2, 10, {"not_an_argument": 1})
+
+
+def test_the_schedules_page_table_is_generated_from_the_declarations():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "_hooks.py"
+    spec_ = importlib.util.spec_from_file_location("hfopt_docs_hooks_table", path)
+    hooks = importlib.util.module_from_spec(spec_)
+    spec_.loader.exec_module(hooks)
+    table = hooks._table_markdown()
+    page = (path.parent / "schedules.md").read_text(encoding="utf-8")
+    assert hooks.TABLE_MARKER in page and "| --- |" not in page.split(hooks.TABLE_MARKER)[0][-200:]
+    for spec in get_manager().specs("schedule"):
+        factory = pkgutil.resolve_name(spec.factory)
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{spec.name}`"))
+        assert spec.source.split("==")[0] in row and f"{factory.__name__}{inspect.signature(factory)}" in row
+        assert spec.summary in row
