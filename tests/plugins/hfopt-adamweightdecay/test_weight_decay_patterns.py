@@ -147,3 +147,27 @@ def test_keras3_optimizer_holds_only_its_own_variables():
     own = {id(v) for v in optimizer.variables}
     assert not own & {id(v) for v in variables}
     assert len(optimizer.variables) == 2 + 2 * len(variables)  # iterations, learning rate, m and v per variable
+
+
+NAME_PARTS = ["LayerNorm", "layer_norm", "gamma", "beta", "bias", "kernel", "dense", "/", ":0", ".", "(", "$", "^",
+              "*", "[", "\\", "query"]
+
+
+def test_the_rule_is_transformers_on_any_names_and_patterns():
+    """Property: for arbitrary names and pattern lists (regex metacharacters included) the decision is transformers'."""
+    from hypothesis import given, settings, strategies as st
+    from transformers.optimization_tf import AdamWeightDecay as HFAdamWeightDecay
+
+    text = st.lists(st.sampled_from(NAME_PARTS), min_size=0, max_size=5).map("".join)
+    patterns = st.none() | st.lists(text, max_size=3)
+    oracle = HFAdamWeightDecay(weight_decay_rate=0.1)
+    ours = AdamWeightDecay(weight_decay_rate=0.1)
+
+    @settings(max_examples=200, deadline=None, database=None)
+    @given(name=text, include=patterns, exclude=patterns)
+    def check(name, include, exclude):
+        oracle._include_in_weight_decay, oracle._exclude_from_weight_decay = include, exclude
+        ours._include_in_weight_decay, ours._exclude_from_weight_decay = include, exclude
+        assert ours._do_use_weight_decay(name) == oracle._do_use_weight_decay(name)
+
+    check()
