@@ -1,16 +1,17 @@
 """Adafactor: step time against torch's fused AdamW and transformers' Adafactor, and state memory.
 
-Timing rows: fp32 on the CPU, the same parameters and gradients stepped by each optimizer (each
-with its own state), round-robin in one loop (:func:`interleaved_medians`), Adafactor with its
-default options (relative step, parameter scaling, no first moment). Three workloads: BERT-base
-parameter shapes (109.5M parameters in 199 tensors), 2000 small tensors (16 to 512 elements, a
-third of them 2-D; as in the AdamW bench) and 2000 small 2-D tensors of distinct shapes (2..48 x
-2..48, so nothing stacks). Each workload's rows come from one interleaved run of
-``torch.optim.AdamW(fused=True)`` (the anchor of the ``fused=True`` targets), transformers'
-Adafactor (the anchor of the default path, which is bit-identical to it) and hfopt's Adafactor
-(default, ``foreach=False``, ``fused=True``). ``fused=True`` builds its kernel before timing
-(the one-off compile, about a second, is reported in the note). transformers is a bench-only
-dependency. The note of each workload gives the 1-minute load average when it was measured.
+Timing rows: on the CPU, the same parameters and gradients stepped by each optimizer (each with
+its own state), round-robin in one loop (:func:`interleaved_medians`), Adafactor with its default
+options (relative step, parameter scaling, no first moment). Workloads: BERT-base parameter
+shapes (109.5M parameters in 199 tensors) and 2000 small 2-D tensors of distinct shapes (2..48 x
+2..48, so nothing stacks), each in fp32 and in bf16 (parameters and gradients), and 2000 small
+tensors (16 to 512 elements, a third of them 2-D; as in the AdamW bench) in fp32. Each workload's
+rows come from one interleaved run of ``torch.optim.AdamW(fused=True)`` in the same dtype (the
+anchor of the ``fused=True`` targets), transformers' Adafactor (the anchor of the default path,
+which is bit-identical to it) and hfopt's Adafactor (default, ``foreach=False``, ``fused=True``:
+the ``hfopt_adafactor::fused_step_`` op built at install time, nothing compiled here). Targets are
+DESIGN.md's Bars. transformers is a bench-only dependency. The note of each workload gives the
+1-minute load average when it was measured.
 
 Memory rows: bytes of optimizer state after one step on BERT-base shapes, hfopt Adafactor
 (defaults: factored second moment, no first moment) against ``torch.optim.AdamW`` (exp_avg and
@@ -24,15 +25,16 @@ from benchmarks.common import Row, interleaved_medians, ratio_row
 from benchmarks.workloads import bert_base_shapes, distinct_matrix_shapes, parameters_with_grads, small_shapes
 
 
-def _compare(group: str, shapes, targets: dict, repeats: int, warmup: int = 2) -> list[Row]:
-    """One interleaved run of every optimizer on ``shapes``; ``targets``: name -> max ratio."""
+def _compare(group: str, shapes, targets: dict, repeats: int, warmup: int = 2,
+             dtype: torch.dtype = torch.float32) -> list[Row]:
+    """One interleaved run of every optimizer on ``shapes`` in ``dtype``; ``targets``: name -> max ratio."""
     import os
 
     from transformers.optimization import Adafactor as TransformersAdafactor
 
     from hfopt_adafactor import Adafactor
 
-    params = parameters_with_grads(shapes)
+    params = parameters_with_grads(shapes, dtype)
     optimizers = {
         "torch AdamW fused": torch.optim.AdamW(params, lr=1e-4, fused=True),
         "transformers Adafactor": TransformersAdafactor(params),
@@ -48,7 +50,7 @@ def _compare(group: str, shapes, targets: dict, repeats: int, warmup: int = 2) -
                            f"1-min load average {load:.1f} on {os.cpu_count()} cores")]
     notes = {"hfopt Adafactor": "bit-identical to transformers",
              "hfopt Adafactor foreach=False": "one parameter at a time, bit-identical",
-             "hfopt Adafactor fused=True": "compiled kernel, within ~1e-7 relative per step"}
+             "hfopt Adafactor fused=True": "compiled op, within ~1e-7 relative per step (fp32 math)"}
     for name, seconds in medians.items():
         anchor_name, anchor = (("torch AdamW fused", adamw) if "fused=True" in name
                                else ("transformers 4.57.6 Adafactor", upstream))
@@ -56,25 +58,6 @@ def _compare(group: str, shapes, targets: dict, repeats: int, warmup: int = 2) -
         if "fused=True" not in name:
             rows.append(ratio_row(group, name, "torch AdamW fused", seconds, adamw))
     return rows
-
-
-def _compile_seconds() -> float:
-    """Wall time of building the fused kernel from scratch (fresh cache directory, fresh process)."""
-    import os
-    import subprocess
-    import sys
-    import tempfile
-    import time
-
-    with tempfile.TemporaryDirectory() as cache:
-        code = "from hfopt_adafactor.fused import library; library()"
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HFOPT_CACHE_DIR": cache})
-        cold = time.perf_counter() - start
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "HFOPT_CACHE_DIR": cache})
-        warm = time.perf_counter() - start
-    return cold - warm
 
 
 def _state_bytes(optimizer, params) -> int:
@@ -105,17 +88,20 @@ def _memory() -> list[Row]:
 
 
 def run() -> list[Row]:
-    """BERT-base shapes, 2000 small tensors, 2000 distinct small matrices (fp32, CPU), the
-    first-use compile cost of ``fused=True``, then the state-memory rows."""
+    """BERT-base shapes and 2000 distinct small matrices in fp32 and bf16, 2000 small tensors in
+    fp32 (CPU), then the state-memory rows."""
     torch.manual_seed(0)
-    compile_s = _compile_seconds()
+    fused = "hfopt Adafactor fused=True"
+    bf16 = torch.bfloat16
     rows = _compare("Adafactor step, BERT-base shapes (199 tensors), fp32", bert_base_shapes(),
-                    {"hfopt Adafactor": 0.60, "hfopt Adafactor fused=True": 1.00}, repeats=7, warmup=3)
+                    {"hfopt Adafactor": 0.60, fused: 1.00}, repeats=7, warmup=3)
     rows += _compare("Adafactor step, 2000 small tensors, fp32", small_shapes(),
-                     {"hfopt Adafactor": 0.20, "hfopt Adafactor fused=True": 2.00}, repeats=21)
+                     {"hfopt Adafactor": 0.20, fused: 2.00}, repeats=21)
     rows += _compare("Adafactor step, 2000 small 2-D tensors of distinct shapes, fp32", distinct_matrix_shapes(),
-                     {"hfopt Adafactor fused=True": 2.00}, repeats=21)
-    rows.append(Row("Adafactor fused=True first use", "compiling the kernel (cold cache)", "-", compile_s, None,
-                    note="once per machine: cached under $HFOPT_CACHE_DIR (~/.cache/hfopt)"))
+                     {fused: 2.00}, repeats=21)
+    rows += _compare("Adafactor step, BERT-base shapes (199 tensors), bf16", bert_base_shapes(),
+                     {fused: 1.00}, repeats=5, warmup=2, dtype=bf16)
+    rows += _compare("Adafactor step, 2000 small 2-D tensors of distinct shapes, bf16", distinct_matrix_shapes(),
+                     {fused: 2.00}, repeats=21, dtype=bf16)
     rows += _memory()
     return rows

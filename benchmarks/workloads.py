@@ -35,9 +35,10 @@ def distinct_matrix_shapes(n: int = 2000, seed: int = 0, low: int = 2, high: int
     return [(low + k // side, low + k % side) for k in picks]
 
 
-def parameters_with_grads(shapes) -> list[torch.nn.Parameter]:
-    """fp32 parameters of ``shapes`` (std 0.02) with gradients set (std 1e-3)."""
-    params = [torch.nn.Parameter(torch.randn(s) * 0.02) for s in shapes]
+def parameters_with_grads(shapes, dtype: torch.dtype = torch.float32) -> list[torch.nn.Parameter]:
+    """Parameters of ``shapes`` (std 0.02) with gradients set (std 1e-3), drawn in fp32 and stored
+    as ``dtype`` (default fp32)."""
+    params = [torch.nn.Parameter((torch.randn(s) * 0.02).to(dtype)) for s in shapes]
     for p in params:
-        p.grad = torch.randn_like(p) * 1e-3
+        p.grad = (torch.randn(p.shape) * 1e-3).to(dtype)
     return params

@@ -67,6 +67,7 @@ _MOMENT_KEYS = ("exp_avg", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq")
 #: the options of a group, re-checked at step() when any of them changed
 _GROUP_KEYS = ("lr", "eps", "clip_threshold", "decay_rate", "beta1", "weight_decay", "scale_parameter",
                "relative_step", "warmup_init") + tuple(_EXTRA_DEFAULTS)
+_data_ptr = torch.Tensor.data_ptr
 #: parameter dtypes the compiled kernel (fused=True) updates
 _FUSED_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -279,8 +280,10 @@ class Adafactor(Optimizer):
         A group's values are checked again (as at construction) whenever they changed since they
         were last checked (see :func:`_fingerprint`). A state already checked is recognised
         cheaply: the same dict, with the same number of keys, a valid ``step``, holding the same
-        tensor objects with the same storage address, shape and dtype (what this optimizer left
-        there), for a parameter of the same shape; anything else is checked in full.
+        tensor objects (what this optimizer left there), for a parameter of the same shape;
+        anything else is checked in full. (Nothing here is a cached address: the tensors are
+        read afresh by every step, and a batch buffer kept between steps is reused only while
+        the state's tensors still sit at its addresses, see :meth:`_update_batch`.)
         """
         groups_checked = {}
         for group in self.param_groups:
@@ -313,9 +316,8 @@ class Adafactor(Optimizer):
                                  and last[2] == first_moment and last[3] == shape and type(step) is int
                                  and 0 <= step <= MAX_STEP)
                         if fresh:
-                            for key, tensor, ptr, tshape, tdtype in last[4]:
-                                if (state.get(key) is not tensor or tensor.data_ptr() != ptr
-                                        or tensor.shape != tshape or tensor.dtype is not tdtype):
+                            for key, tensor in last[4]:
+                                if state.get(key) is not tensor:
                                     fresh = False
                                     break
                         if not fresh:
@@ -405,7 +407,7 @@ class Adafactor(Optimizer):
         min_dim = group.get("min_dim_size_to_factor")
         use_first_moment = group["beta1"] is not None
         optimizer_state = self.state
-        batches: dict[tuple, tuple[list, list, list, list, list]] = {}
+        batches: dict[tuple, list] = {}  # key -> [(param, grad, state, position, numel), ...]
         for i, p in members:
             grad = p.grad
             if grad is None:
@@ -420,28 +422,24 @@ class Adafactor(Optimizer):
             numel = p.numel()
             if (combine and numel <= STACK_NUMEL and p.is_contiguous() and grad.is_contiguous()
                     and (p.dtype not in _LOW_PRECISION or p.device.type == "cpu")):
-                key = (p.device, p.dtype, grad.dtype, step, factored, grad.shape)
-                members = batches.get(key)
-                if members is None:
-                    members = batches[key] = ([], [], [], [], [])
-                members[0].append(p)
-                members[1].append(grad)
-                members[2].append(state)
-                members[3].append(i)
-                members[4].append(numel)
+                key = (None if p.is_cpu else p.device, p.dtype, grad.dtype, step, factored, grad.shape)
+                entries = batches.get(key)
+                if entries is None:
+                    batches[key] = [(p, grad, state, i, numel)]
+                else:
+                    entries.append((p, grad, state, i, numel))
             else:
                 yield [p], [grad], [state], factored, "single", i
-        packed: dict[tuple, tuple[list, list, list, list, list]] = {}
-        for key, members in batches.items():  # few of a shape, not factored: pack them instead
-            if not key[4] and len(members[0]) < MIN_STACK:
-                merged = packed.setdefault(key[:5], ([], [], [], [], []))
-                for into, values in zip(merged, members):
-                    into.extend(values)
+        packed: dict[tuple, list] = {}
+        for key, entries in batches.items():  # few of a shape, not factored: pack them instead
+            if not key[4] and len(entries) < MIN_STACK:
+                packed.setdefault(key[:5], []).extend(entries)
         for kind, runs in (("stacked", batches), ("packed", packed)):
-            for key, (params, grads, states, positions, sizes) in runs.items():
+            for key, entries in runs.items():
                 factored = key[4]
-                if kind == "stacked" and not factored and len(params) < MIN_STACK:
+                if kind == "stacked" and not factored and len(entries) < MIN_STACK:
                     continue  # went into a packed batch
+                params, grads, states, positions, sizes = map(list, zip(*entries))
                 for start, stop in _chunks(sizes, STACK_CHUNK):
                     yield (params[start:stop], grads[start:stop], states[start:stop], factored,
                            "single" if stop - start == 1 else kind, positions[start])
@@ -500,7 +498,7 @@ class Adafactor(Optimizer):
                 kept = self._kept.get((position, kind, k))
                 if (kept is not None and kept[0].dtype == compute and kept[0].device == device
                         and len(kept[1]) == len(tensors) and all(map(operator.is_, tensors, kept[1]))
-                        and [t.data_ptr() for t in tensors] == kept[2]):
+                        and list(map(_data_ptr, tensors)) == kept[2]):
                     # the state still holds this batch's views (same objects, same storage: a
                     # `.data` swap or a dtype/device move gives another address): update in place
                     moments[k] = kept[0]
@@ -525,7 +523,7 @@ class Adafactor(Optimizer):
             views = tuple(layout.views(moments[k], [s[k].shape for s in states]))
             for s, view in zip(states, views):
                 s[k] = view
-            self._kept[(position, kind, k)] = (moments[k], views, [v.data_ptr() for v in views])
+            self._kept[(position, kind, k)] = (moments[k], views, list(map(_data_ptr, views)))
         for s, r in zip(states, layout.scalars(rms_p)):
             s["RMS"] = r
         layout.release()
@@ -546,8 +544,8 @@ def _fingerprint(group: dict) -> tuple:
 
 
 def _moment_records(state: dict) -> tuple:
-    """``(key, tensor, data_ptr, shape, dtype)`` of each moment in ``state``, as checked."""
-    return tuple((k, t, t.data_ptr(), t.shape, t.dtype) for k in _MOMENT_KEYS if isinstance(t := state.get(k), torch.Tensor))
+    """``(key, tensor)`` of the moments in ``state``, as checked."""
+    return tuple((k, state[k]) for k in _MOMENT_KEYS if k in state)
 
 
 def _fused_refusal(p: torch.Tensor, grad: torch.Tensor):
