@@ -120,6 +120,23 @@ def test_importing_hfopt_core_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
+# -- jsonargparse ----------------------------------------------------------------------------------------
+def test_jsonargparse_class_path_with_the_optimizer_given_later():
+    jsonargparse = pytest.importorskip("jsonargparse")
+    from typing import Callable
+
+    parser = jsonargparse.ArgumentParser()
+    parser.add_argument("--scheduler", type=Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRScheduler])
+    config = parser.parse_args(["--scheduler", '{"class_path": "hfopt_core.torch.Scheduler", "init_args": '
+                                               '{"spec": {"name": "cosine", "num_cycles": 0.25}, '
+                                               '"num_warmup_steps": 2, "num_training_steps": 8}}'])
+    opt = sgd()
+    scheduler = parser.instantiate(config).scheduler(opt)
+    assert isinstance(scheduler, Scheduler)
+    fn = get_scheduler("cosine", None, 2, 8, {"num_cycles": 0.25})
+    assert [lrs[0] for lrs in drive(opt, scheduler, 8)] == pytest.approx([0.1 * fn(s) for s in range(8)], rel=1e-12)
+
+
 # -- Hydra ----------------------------------------------------------------------------------------------
 def test_hydra_target_instantiates_a_scheduler_from_yaml():
     hydra_utils = pytest.importorskip("hydra.utils")
