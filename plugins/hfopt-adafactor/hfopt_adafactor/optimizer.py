@@ -100,13 +100,14 @@ class Adafactor(Optimizer):
             with 2 or more dimensions, as transformers does. Defaults to ``None``.
         foreach: ``False`` updates parameters one at a time; ``None``/``True`` stack small
             same-shape parameters. Results are identical either way. Defaults to ``None``.
-        fused: ``True`` updates fp32 CPU parameters with one compiled kernel per group (two
-            passes over each large tensor, reductions in double; built with the system C
-            compiler on first use, see :mod:`~hfopt_adafactor.fused`): much faster, not
-            bit-identical (within about 1e-7 relative per step, 1e-6 after 100 steps). Other
-            parameters (fp16/bf16/fp64, non-contiguous gradients, other devices) take the
-            default path.
-            ``None``/``False``: the default, bit-identical to transformers. Defaults to ``None``.
+        fused: ``True`` updates the group's fp32/bf16/fp16 CPU parameters with the compiled op
+            ``hfopt_adafactor::fused_step_`` (built at install time, see
+            :mod:`~hfopt_adafactor.fused`; fp32 math, two passes over each large tensor,
+            reductions in double): much faster, not bit-identical (within about 1e-7 relative
+            per step, 1e-6 after 100 steps). Other parameters (fp64, non-contiguous, other
+            devices) take the default path with a ``UserWarning``; without the extension,
+            ``FusedUnavailable``. ``None``/``False``: the default, bit-identical to
+            transformers. Defaults to ``None``.
 
     State per parameter, as in transformers: ``step`` (int), ``exp_avg`` (with ``beta1``),
     ``exp_avg_sq_row`` and ``exp_avg_sq_col`` (factored) or ``exp_avg_sq``, and ``RMS`` (0-dim
@@ -155,8 +156,8 @@ class Adafactor(Optimizer):
         """Add a parameter group (missing options come from the defaults) after checking it.
 
         Raises ``ValueError`` when a parameter appears twice in the group, ``TypeError`` /
-        ``ValueError`` for invalid options, and ``RuntimeError`` (``FusedUnavailable``) when
-        the group asks for ``fused=True`` and the kernel cannot be built.
+        ``ValueError`` for invalid options, and ``FusedUnavailable`` (a ``RuntimeError``) when
+        the group asks for ``fused=True`` and the compiled extension is not installed.
         """
         params = param_group.get("params")
         if params is not None and not isinstance(params, (torch.Tensor, set)):
