@@ -303,3 +303,15 @@ def test_a_metric_phase_must_be_last_and_on_torch():
         get_scheduler([{"name": "reduce_lr_on_plateau", "steps": 3}, {"name": "constant"}], sgd())
     with pytest.raises(ValueError, match="'reduce_lr_on_plateau'.* is metric-driven: it needs a torch optimizer"):
         get_scheduler(PLATEAU, None)
+
+
+@pytest.mark.parametrize("spec", [SPEC, PLATEAU], ids=["closed-form", "metric-last"])
+def test_spec_schedulers_pickle_whole_and_continue_identically(spec):
+    opt = sgd(0.1, 0.01)
+    sched = get_scheduler(spec, opt, num_training_steps=100 if spec is SPEC else None)
+    metrics = METRICS if spec is PLATEAU else None
+    run(sched, opt, 8, metrics)
+    clone = pickle.loads(pickle.dumps(sched))
+    assert type(clone) is type(sched) and clone.spec == sched.spec
+    rest = METRICS[8:] if metrics else None
+    assert run(clone, clone.optimizer, 8, rest) == run(sched, opt, 8, rest)
