@@ -103,7 +103,9 @@ def _yaml(content: str, what: str):
 
 def spec_name(name) -> str:
     """The registry name of a spec's ``name`` (a ``SchedulerType`` member gives its value); ``TypeError`` else."""
-    value = getattr(name, "value", name) if type(name).__name__ == "SchedulerType" else name
+    from .scheduler_type import SchedulerType
+
+    value = name.value if isinstance(name, SchedulerType) else name
     if not isinstance(value, str):
         raise TypeError(f"scheduler name must be a str, got {type(name).__name__}: {name!r}")
     return value
