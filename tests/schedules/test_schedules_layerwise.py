@@ -85,6 +85,23 @@ def test_every_parameter_is_scheduled_like_the_plain_run(name, specific):
         torch.testing.assert_close(ours, reference, rtol=0, atol=0)
 
 
+def test_a_phase_spec_schedules_every_parameter_like_the_plain_run():
+    spec = [{"name": "constant_with_warmup", "num_warmup_steps": 3, "steps": 3},
+            {"name": "cosine", "num_warmup_steps": 0}]
+    data = batches(12)
+    plain_model = tiny_model()
+    plain_opt = make_optimizer(plain_model.parameters())
+    plain_sched = get_scheduler(spec, plain_opt, num_training_steps=10)
+    n_params = len(list(plain_model.parameters()))
+    plain = train(plain_model, plain_opt, plain_sched, data, lambda: [plain_opt.param_groups[0]["lr"]] * n_params)
+    model = tiny_model()
+    dummy = layerwise_dummy(model)
+    sched = get_scheduler(spec, dummy, num_training_steps=10)
+    layered = train(model, dummy, sched, data,
+                    lambda: [opt.param_groups[0]["lr"] for opt in dummy.optimizer_dict.values()])
+    assert layered == plain and plain[1][0] == LR / 3 and plain[3][0] == LR
+
+
 def test_dummy_scheduler_behaves_like_transformers_dummy_scheduler():
     model = tiny_model()
     dummy = layerwise_dummy(model)
