@@ -10,10 +10,7 @@ is the same math through ``keras.ops``, so it also runs on the torch and jax bac
 """
 from __future__ import annotations
 
-import math
-import numbers
-
-from hfopt_core.plugin import check_keras_flavour, keras_flavour, keras_module
+from hfopt_core.plugin import check_keras_flavour, check_number, keras_flavour, keras_module
 
 __all__ = ["FLAVOUR", "WarmUp", "get_warmup_schedule", "keras"]
 
@@ -47,11 +44,7 @@ else:
 
 
 def _check_number(name, value, *, positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {'positive' if positive else '>= 0'}, got {value!r}")
-    return value if isinstance(value, int) else float(value)
+    return check_number(name, value, minimum=None if positive else 0, positive=positive)
 
 
 @keras.saving.register_keras_serializable(package="hfopt")
@@ -79,11 +72,7 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
             decay_schedule_fn = keras.optimizers.schedules.deserialize(decay_schedule_fn)
         if not callable(decay_schedule_fn):
             raise TypeError(f"decay_schedule_fn must be callable (a LearningRateSchedule), got {decay_schedule_fn!r}")
-        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral):
-            raise TypeError(f"warmup_steps must be an int, got {warmup_steps!r}")
-        if warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
-        warmup_steps = int(warmup_steps)
+        warmup_steps = check_number("warmup_steps", warmup_steps, integer=True, minimum=0, what="number of steps")
         power = _check_number("power", power, positive=True)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {name!r}")
@@ -134,8 +123,8 @@ def get_warmup_schedule(optimizer, num_warmup_steps, num_training_steps=None, de
 
     if optimizer is None or framework_of(optimizer) != "keras":
         raise FrameworkError(f"warmup is Keras only: pass a Keras optimizer, got {optimizer!r}")
-    if isinstance(num_warmup_steps, bool) or not isinstance(num_warmup_steps, numbers.Integral) or num_warmup_steps < 0:
-        raise ValueError(f"num_warmup_steps must be an int >= 0, got {num_warmup_steps!r}")
+    num_warmup_steps = check_number("num_warmup_steps", num_warmup_steps, integer=True, minimum=0,
+                                    what="number of steps")
     lr = initial_lr(optimizer, needed_for="warmup")
     if decay_schedule_fn is None:
         if num_training_steps is not None:

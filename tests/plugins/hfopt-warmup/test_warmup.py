@@ -68,6 +68,8 @@ INVALID_CASES = [
     Case("WarmUp", "power", "0", ValueError, r"power.*0", lambda: WarmUp(1e-3, decay(), 2, power=0)),
     Case("WarmUp", "initial_learning_rate", "-1.0", ValueError, r"initial_learning_rate.*-1\.0",
          lambda: WarmUp(-1.0, decay(), 2)),
+    Case("WarmUp", "initial_learning_rate", "nan", ValueError, r"initial_learning_rate.*nan",
+         lambda: WarmUp(float("nan"), decay(), 2)),
     Case("get_scheduler('warmup')", "num_warmup_steps", "-3", ValueError, r"num_warmup_steps.*-3",
          lambda: get_scheduler("warmup", keras.optimizers.Adam(1e-3), num_warmup_steps=-3)),
 ]
