@@ -456,7 +456,7 @@ class AdamW(Optimizer):
                     _IMPLEMENTATIONS[name](*tensors, count, **hyper)
 
 
-_SHAPE = operator.attrgetter("shape")
+_SHAPE = torch.Tensor.size  # the shape, as a method: a little faster than the attribute
 _DTYPE = operator.attrgetter("dtype")
 _DEVICE = operator.attrgetter("device")
 _LAYOUT = operator.attrgetter("layout")
