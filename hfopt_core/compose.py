@@ -126,7 +126,8 @@ def build_scheduler(spec, optimizer, num_warmup_steps=None, num_training_steps=N
         from ._checks import initial_lr
 
         return as_scheduler(optimizer, _plain(data, lambda: initial_lr(optimizer, needed_for="this schedule")))
-    return _torch(data, optimizer, per_group, num_training_steps)
+    horizon = data.get("num_training_steps") if isinstance(data, dict) else num_training_steps
+    return _torch(data, optimizer, per_group, horizon)
 
 
 def _per_group(data) -> bool:
