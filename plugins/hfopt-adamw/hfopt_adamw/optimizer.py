@@ -485,13 +485,13 @@ class _Plan:
     The next step reuses them when nothing they depend on changed, which it tests with C-level
     ``map`` calls instead of a Python loop: the same parameter list and state mapping, the same
     state dicts holding the same ``exp_avg`` / ``exp_avg_sq`` / ``step`` objects (each ``step``
-    still a view of the group's packed counts), the parameters and both moments with the shape
-    and storage (``data_ptr``) they had, the parameters with their dtype, and every gradient a
-    dense plain tensor of its parameter's shape on its device. So ``.data`` swaps, in-place
-    ``resize_`` / ``set_``, replaced or cleared state and moved or converted tensors fall back to
-    the checking loop of ``_prepare`` before any kernel runs. (torch's ``.grad`` setter and
-    autograd give a gradient its parameter's dtype; a moment re-viewed in place as another dtype
-    of the same size, ``m.data = m.view(torch.int32)``, gets the kernel's own dtype error.)
+    still a view of the group's packed counts, by storage), every gradient a dense plain tensor,
+    and every tensor the kernels get (parameter, gradient, both moments) with the shape, dtype
+    and device its parameter had when checked, read from the tensor at every step. So ``.data``
+    swaps, in-place ``resize_`` / ``set_``, replaced or cleared state and moved or converted
+    tensors fall back to the checking loop of ``_prepare`` before any kernel runs. No pointer is
+    kept: the kernels get the current tensors, so a new storage of the same shape, dtype and
+    device needs no re-check.
     """
 
     __slots__ = ("group", "params", "state_map", "states", "exp_avgs", "exp_avg_sqs", "indices", "shapes",

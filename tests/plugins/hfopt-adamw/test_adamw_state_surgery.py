@@ -253,6 +253,9 @@ REFUSED = {
     "exp_avg_sq.data = float64": (
         lambda r: setattr(_moment(r, 2, "exp_avg_sq"), "data", _moment(r, 2, "exp_avg_sq").data.double()),
         ValueError, r"'exp_avg_sq' of parameter 2 .*dtype torch.float64"),
+    "exp_avg.data = itself viewed as int32 (same storage)": (
+        lambda r: setattr(_moment(r, 1, "exp_avg"), "data", _moment(r, 1, "exp_avg").data.view(torch.int32)),
+        ValueError, r"'exp_avg' of parameter 1 .*dtype torch.int32"),
     "exp_avg.resize_(2)": (lambda r: _moment(r, 1, "exp_avg").resize_(2), ValueError,
                            r"'exp_avg' of parameter 1 .*shape \(2,\)"),
     "exp_avg.set_(smaller storage)": (lambda r: _moment(r, 0, "exp_avg").set_(torch.zeros(2)), ValueError,
