@@ -268,10 +268,12 @@ class AdamW(Optimizer):
     def load_state_dict(self, state_dict) -> None:
         """torch's ``Optimizer.load_state_dict``, then every loaded group and parameter state is checked.
 
-        Each parameter's state must have ``step`` (a finite number >= 0, as a number or a
-        one-element tensor), ``exp_avg`` and ``exp_avg_sq`` (tensors of the parameter's shape,
-        dtype and device; torch's loader already casts floating state to the parameter's dtype
-        and device); the groups' hyper-parameters are validated like the constructor's. On any
+        Each parameter's state must have ``step`` (a number >= 0 that can be incremented exactly,
+        at most ``2**53 - 1``, as a number or a one-element tensor; kept as saved, where torch's
+        loader would make it float32 for a group saved with ``fused=True``), ``exp_avg`` and
+        ``exp_avg_sq`` (tensors of the parameter's shape, dtype and device; torch's loader already
+        casts floating state to the parameter's dtype and device); the groups' hyper-parameters
+        are validated like the constructor's. On any
         mismatch a ``ValueError`` / ``TypeError`` names the parameter index (its key in
         ``state_dict["state"]``) and both shapes, dtypes and devices, and the optimizer keeps
         its previous state and groups.
