@@ -35,6 +35,23 @@ FLAGS = ("HFOPT_DISABLE_PLUGIN_AUTOLOAD", "HFOPT_STRICT_PLUGINS")
 LISTS = ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS")
 TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"", "0", "false", "no", "off"})
+#: ``KERAS_BACKEND`` values Keras 3 imports (any other non-empty value makes ``import keras`` fail)
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+#: ``TF_USE_LEGACY_KERAS`` values TensorFlow reads as false (its true values are
+#: :data:`hfopt_core.frameworks.LEGACY_KERAS_VALUES`; anything else is also false, unlike what it may look like)
+LEGACY_KERAS_FALSE = ("", "0", "false", "False")
+#: how many names of one variable a problem lists, and how much of a value it echoes
+SHOWN_NAMES = 5
+SHOWN_CHARACTERS = 80
+
+
+def shown(value: str) -> str:
+    """``repr(value)``, cut to :data:`SHOWN_CHARACTERS` with the full length said: an untrusted value
+    of any size echoed in a bounded message."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_CHARACTERS]}... ({len(value)} characters)"
 
 
 def flag(environ, key: str) -> bool:
@@ -88,11 +105,16 @@ def read_policy(environ, installed) -> Policy:
     lists = {var: names(environ, var) for var in LISTS}
     known = {normalize(i.name) for i in installed} | {normalize(i.distribution) for i in installed}
     problems = list(variable_problems(environ))
+    plugins = ", ".join(sorted({i.distribution for i in installed})) or "none"
     for var, listed in lists.items():
-        for unknown in sorted({n for n in listed or () if normalize(n) not in known}):
-            plugins = ", ".join(sorted({i.distribution for i in installed})) or "none"
-            problems.append(Problem("unknown-name", var, f"{var} names {unknown!r}, which is not an installed hfopt "
-                                    "plugin", f"installed plugins: {plugins}"))
+        unknown = sorted({n for n in listed or () if normalize(n) not in known})
+        if not unknown:
+            continue
+        named = ", ".join(shown(n) for n in unknown[:SHOWN_NAMES])
+        more = f" and {len(unknown) - SHOWN_NAMES} more" if len(unknown) > SHOWN_NAMES else ""
+        which = "which is not an installed hfopt plugin" if len(unknown) == 1 else "which are not installed hfopt plugins"
+        problems.append(Problem("unknown-name", var, f"{var} names {named}{more}, {which}",
+                                f"installed plugins: {plugins}"))
     preferences, bad = read_preferences(environ)
     allow = lists["HFOPT_LOAD_PLUGINS"]
     return Policy(autoload=not flag(environ, "HFOPT_DISABLE_PLUGIN_AUTOLOAD"),
@@ -103,16 +125,22 @@ def read_policy(environ, installed) -> Policy:
 
 def read_preferences(environ) -> tuple[dict, list[Problem]]:
     """``({(kind, name): normalized distribution}, problems)`` from ``HFOPT_PREFER``."""
-    preferences, problems = {}, []
+    preferences, malformed = {}, []
     for item in names(environ, "HFOPT_PREFER") or ():
         match = re.fullmatch(r"\s*(\w+)\s*:\s*([\w.-]+)\s*=\s*([\w.-]+)\s*", item)
         if not match or match.group(1) not in SPEC_TYPES:
-            problems.append(Problem("preference", "HFOPT_PREFER", f"HFOPT_PREFER entry {item!r} is not "
-                                    f"kind:name=distribution with kind one of {', '.join(sorted(SPEC_TYPES))}",
-                                    "write it like HFOPT_PREFER=schedule:cosine=hfopt-schedule-cosine"))
+            malformed.append(item)
             continue
         preferences[(match.group(1), match.group(2))] = normalize(match.group(3))
-    return preferences, problems
+    if not malformed:
+        return preferences, []
+    entries = ", ".join(shown(item) for item in malformed[:SHOWN_NAMES])
+    more = f" and {len(malformed) - SHOWN_NAMES} more" if len(malformed) > SHOWN_NAMES else ""
+    return preferences, [Problem("preference", "HFOPT_PREFER",
+                                 f"HFOPT_PREFER {'entry' if len(malformed) == 1 else 'entries'} {entries}{more} "
+                                 f"{'is' if len(malformed) == 1 else 'are'} not kind:name=distribution with kind one "
+                                 f"of {', '.join(sorted(SPEC_TYPES))}",
+                                 "write it like HFOPT_PREFER=schedule:cosine=hfopt-schedule-cosine")]
 
 
 def variable_problems(environ) -> list[Problem]:
@@ -124,18 +152,50 @@ def variable_problems(environ) -> list[Problem]:
         close = difflib.get_close_matches(name[len("HFOPT_"):], list(stems), n=1, cutoff=0.6)
         fix = (f"did you mean {stems[close[0]]}? Rename it" if close else
                f"unset it; the variables hfopt reads are {', '.join(VARIABLES)}")
-        problems.append(Problem("bad-variable", name, f"{name} is set but is not an hfopt variable, so it has "
+        problems.append(Problem("bad-variable", shown(name)[1:-1], f"{shown(name)[1:-1]} is set but is not an hfopt variable, so it has "
                                 "no effect", fix))
     for name in FLAGS:
         value = environ.get(name)
         if value is not None and value.strip().lower() not in TRUE | FALSE:
-            problems.append(Problem("bad-value", name, f"{name}={value!r} is neither true (1/true/yes/on) nor false "
+            problems.append(Problem("bad-value", name, f"{name}={shown(value)} is neither true (1/true/yes/on) nor false "
                                     "(0/false/no/off); it counts as set", f"set {name}=1 or unset it"))
     for name in LISTS:
         value = environ.get(name)
         if value is not None and value.strip() and not names(environ, name):
             effect = "no plugin is loaded" if name == "HFOPT_LOAD_PLUGINS" else "no plugin is disabled"
-            problems.append(Problem("bad-value", name, f"{name}={value!r} names no plugin, so {effect}",
+            problems.append(Problem("bad-value", name, f"{name}={shown(value)} names no plugin, so {effect}",
                                     f"list plugin names separated by commas ({name}=hfopt-schedule-cosine), or "
                                     f"unset it"))
+    return problems
+
+
+def framework_variable_problems(environ) -> list[Problem]:
+    """``TF_USE_LEGACY_KERAS`` and ``KERAS_BACKEND`` values that do not do what they seem to (for ``hfopt doctor``).
+
+    Args:
+        environ: the mapping to read (``os.environ``).
+
+    Not hfopt's variables, so the manager does not warn about them at load; but hfopt follows them
+    (:mod:`hfopt_core.frameworks`), so doctor says what they do: TensorFlow reads
+    ``TF_USE_LEGACY_KERAS`` as true only for ``1``/``true``/``True`` (``yes``, ``TRUE`` or ``" 1 "``
+    are false: Keras 3), and Keras 3 fails to import with any ``KERAS_BACKEND`` but its own
+    backends' names (``JAX`` included).
+    """
+    from .frameworks import LEGACY_KERAS_VALUES
+
+    problems = []
+    legacy = environ.get("TF_USE_LEGACY_KERAS")
+    if legacy is not None and legacy not in LEGACY_KERAS_VALUES + LEGACY_KERAS_FALSE:
+        problems.append(Problem(
+            "bad-value", "TF_USE_LEGACY_KERAS",
+            f"TF_USE_LEGACY_KERAS={shown(legacy)} is not a value TensorFlow reads as true "
+            f"({'/'.join(LEGACY_KERAS_VALUES)}), so tf.keras and hfopt's Keras classes use Keras 3, not tf-keras",
+            "set TF_USE_LEGACY_KERAS=1 for tf-keras (transformers' TF models), or 0 (or unset it) for Keras 3"))
+    backend = environ.get("KERAS_BACKEND")
+    if backend and backend not in KERAS_BACKENDS:
+        problems.append(Problem(
+            "bad-value", "KERAS_BACKEND",
+            f"KERAS_BACKEND={shown(backend)} is not a Keras 3 backend ({', '.join(KERAS_BACKENDS)}), "
+            "so `import keras` fails", f"set KERAS_BACKEND to one of {', '.join(KERAS_BACKENDS)} (lower case), "
+            "or unset it"))
     return problems
