@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import available_devices
 from hfopt_adafactor import Adafactor, AdafactorSchedule
 from hfopt_adafactor import fused as fused_module
 
@@ -345,3 +346,30 @@ def test_combos_cover_every_option():
     keys = set(itertools.chain.from_iterable(COMBOS))
     assert {"beta1", "weight_decay", "relative_step", "lr", "scale_parameter", "warmup_init", "clip_threshold",
             "decay_rate", "eps", "min_dim_size_to_factor"} <= keys
+
+
+@needs_fused
+@pytest.mark.parametrize("device", available_devices())
+def test_each_device_is_served_by_the_op_or_the_default_path_with_a_warning(device):
+    # the op is registered for CPU dispatch only: parameters elsewhere take the default path, said so
+    shapes = [(6, 5), (40,)]
+    fused_p = [p.to(device).detach().requires_grad_() for p in make(shapes)]
+    plain_p = [p.to(device).detach().requires_grad_() for p in make(shapes)]
+    fused_opt, plain_opt = Adafactor(fused_p, fused=True), Adafactor(plain_p)
+    for step in range(2):
+        for p, q, g in zip(fused_p, plain_p, grads_for(step, shapes)):
+            p.grad, q.grad = g.to(device), g.to(device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fused_opt.step()
+        plain_opt.step()
+        fallbacks = [w for w in caught if "updated by the default" in str(w.message)]
+        if device == "cpu":
+            assert not fallbacks
+        elif step == 0:
+            assert fallbacks and f"on {torch.device(device).type}: the kernel is CPU-only" in str(fallbacks[0].message)
+    for p, q in zip(fused_p, plain_p):
+        if device == "cpu":
+            assert relative(p.detach().cpu(), q.detach().cpu()) <= 1e-6
+        else:
+            assert torch.equal(p.detach().cpu(), q.detach().cpu())
