@@ -2,7 +2,8 @@
 
 A test module that checks invalid arguments declares its cases as a module-level list named
 ``INVALID_CASES`` of :class:`Case` and parametrizes its test over it with :func:`check_case`.
-``docs/invalid-inputs.md`` is generated from every ``INVALID_CASES`` under ``tests/`` (see
+``docs/invalid-inputs.md`` is generated from every ``INVALID_CASES`` of the suite (``tests/`` and each
+distribution's ``tests/`` folder, see
 ``tests/test_invalid_inputs_doc.py``), so the table cannot drift from what the tests assert.
 """
 from __future__ import annotations

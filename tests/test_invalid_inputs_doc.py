@@ -1,4 +1,7 @@
-"""``docs/invalid-inputs.md`` is generated from every ``INVALID_CASES`` under ``tests/``, so it cannot drift.
+"""``docs/invalid-inputs.md`` is generated from every ``INVALID_CASES`` of the test suite, so it cannot drift.
+
+The suite is ``tests/`` and each distribution's own ``tests/`` folder (``plugins/*/tests``,
+``integrations/*/tests``), the folders ``make test`` runs.
 
 Each case's call is run to get the real message. When the committed file differs from what the
 cases produce, this test fails; regenerate with::
@@ -24,9 +27,9 @@ EXCERPT = 160
 
 HEADER = """# Invalid inputs and the errors they get
 
-Generated from the `INVALID_CASES` of the test suite (`tests/**/test_*.py`, see
-`tests/invalid_cases.py`): every row is a call the tests make, and the message is what that call
-really raises today. Do not edit by hand; regenerate with
+Generated from the `INVALID_CASES` of the test suite (`tests/**/test_*.py` and each distribution's
+own `plugins/*/tests/`, `integrations/*/tests/`; see `tests/invalid_cases.py`): every row is a call
+the tests make, and the message is what that call really raises today. Do not edit by hand; regenerate with
 `HFOPT_REGEN_DOCS=1 .venv/bin/python -m pytest tests/test_invalid_inputs_doc.py`.
 
 Every check runs when the object is built (or the function called), before anything is modified.
@@ -35,10 +38,17 @@ tensors wherever transformers accepts a number; they are converted to plain Pyth
 """
 
 
+def _test_modules():
+    """Every ``test_*.py`` of the suite: under ``tests/``, then each distribution's ``tests/`` folder."""
+    yield from sorted(TESTS.rglob("test_*.py"))
+    for folder in sorted([*ROOT.glob("plugins/*/tests"), *ROOT.glob("integrations/*/tests")]):
+        yield from sorted(folder.rglob("test_*.py"))
+
+
 def _modules_with_cases():
-    """Test modules under ``tests/`` that mention ``INVALID_CASES``, sorted by path (cheap text scan)."""
+    """Test modules of the suite that mention ``INVALID_CASES``, ``tests/`` first, then by path (cheap text scan)."""
     found = []
-    for path in sorted(TESTS.rglob("test_*.py")):
+    for path in _test_modules():
         if path == Path(__file__).resolve() or "__pycache__" in path.parts:
             continue
         try:
@@ -52,7 +62,7 @@ def _modules_with_cases():
 
 def _load(path: Path):
     """Import a test module by path under a private name; ``None`` when it cannot be imported here."""
-    name = "_hfopt_invalid_cases_" + "_".join(path.relative_to(TESTS).with_suffix("").parts).replace("-", "_")
+    name = "_hfopt_invalid_cases_" + "_".join(path.relative_to(ROOT).with_suffix("").parts).replace("-", "_")
     if name in sys.modules:
         return sys.modules[name]
     for folder in (str(TESTS), str(path.parent)):

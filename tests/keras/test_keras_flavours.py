@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = ["tests/keras/test_keras_schedules.py", "tests/keras/test_keras_fresh_load.py", "tests/keras/test_keras_restore.py",
-           "tests/plugins/hfopt-adamweightdecay",
-           "tests/plugins/hfopt-warmup", "tests/plugins/hfopt-gradient-accumulator"]
+           "plugins/hfopt-adamweightdecay/tests",
+           "plugins/hfopt-warmup/tests", "plugins/hfopt-gradient-accumulator/tests"]
 FLAVOURS = {
     "tf_keras": {"TF_USE_LEGACY_KERAS": "1"},
     "keras3-torch": {"KERAS_BACKEND": "torch"},

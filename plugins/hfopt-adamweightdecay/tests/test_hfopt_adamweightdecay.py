@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "keras"))
 from keras_env import BACKEND, FLAVOUR, LEGACY, ON_TF, keras, needs_tf, to_numpy  # noqa: E402
 from invalid_cases import Case, check_case, parametrize  # noqa: E402
 
@@ -250,7 +249,7 @@ DISTRIBUTED = textwrap.dedent("""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, sys.argv[1])
-    import test_adamweightdecay as t
+    import test_hfopt_adamweightdecay as t
     def train(strategy):
         with strategy.scope():
             model = t.compiled(t.make_model())

@@ -20,6 +20,7 @@ from transformers import HfArgumentParser, TrainerCallback  # noqa: E402
 from transformers.trainer_utils import SchedulerType as HFSchedulerType  # noqa: E402
 from transformers.training_args import OptimizerNames  # noqa: E402
 
+from conftest import site  # noqa: E402,F401 - the fixture, also when this folder runs alone
 from fakedists import make_dist  # noqa: E402
 from hfopt_transformers import HfoptTrainer, HfoptTrainingArguments, parse_optim_args  # noqa: E402
 from tiny_setup import Rows, step_logs, tiny_model  # noqa: E402

@@ -1,13 +1,9 @@
 """WarmUp: transformers 4.57.6's numbers, a config that restores the nested schedule, the warmup schedule by name."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "keras"))
 from keras_env import LEGACY, keras, to_numpy  # noqa: E402
 from invalid_cases import Case, check_case, parametrize  # noqa: E402
 

@@ -5,12 +5,10 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "keras"))
 from keras_env import ON_TF  # noqa: E402
 
 from hfopt_core import get_accumulator  # noqa: E402

@@ -6,13 +6,10 @@ nothing through Adam (m = v = 0), so exactly the decayed variables change (by ``
 from __future__ import annotations
 
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "keras"))
 from keras_env import LEGACY, keras, to_numpy  # noqa: E402
 
 from hfopt_adamweightdecay import AdamWeightDecay  # noqa: E402
