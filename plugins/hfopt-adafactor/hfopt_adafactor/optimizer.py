@@ -578,7 +578,8 @@ def _fused_hyper(group: dict) -> list:
     return [0.0 if eps1 is None else float(eps1), float(eps2), float(group["clip_threshold"]),
             float(group["decay_rate"]), -1.0 if beta1 is None else float(beta1), float(group["weight_decay"]),
             float(bool(group["scale_parameter"])), float(bool(group["relative_step"])),
-            float(bool(group["warmup_init"])), 0.0 if lr is None else float(lr)]
+            float(bool(group["warmup_init"])),
+            0.0 if lr is None or group["relative_step"] else float(lr)]  # unused with relative_step
 
 
 def _compact(state: dict) -> dict:
