@@ -62,10 +62,7 @@ def parse_spec(text: str):
         suffix = path.suffix.lower()
         if suffix not in (".json", ".yaml", ".yml"):
             raise ValueError(f"spec file must end in .json, .yaml or .yml, got {stripped!r}")
-        try:
-            content = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read spec file {str(path)!r}: {exc.strerror or exc}") from None
+        content = _read_spec_file(path)
         if suffix == ".json":
             data = _json(content, f"spec file {str(path)!r}")
         else:
@@ -82,11 +79,71 @@ def parse_spec(text: str):
     return stripped
 
 
+#: the most a spec file may hold (bytes), and the most values / the deepest nesting a spec may have:
+#: a spec is a few dozen values; the bounds keep a hostile file or text from hanging or exhausting memory.
+MAX_SPEC_FILE_BYTES = 1 << 20
+MAX_SPEC_VALUES = 10_000
+MAX_SPEC_DEPTH = 32
+
+
+def _read_spec_file(path: Path) -> str:
+    """The text of spec file ``path``: a regular file of at most :data:`MAX_SPEC_FILE_BYTES`, UTF-8.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO, a device (``/dev/zero``,
+    also behind a link named ``.json``) or a directory is refused at once instead of hanging or
+    filling memory; at most one byte more than the limit is ever read.
+    """
+    import os
+    import stat
+
+    where = f"spec file {str(path)!r}"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot read {where}: {exc.strerror or exc}") from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        regular = False
+    if not regular:
+        os.close(fd)
+        raise ValueError(f"cannot read {where}: not a regular file")
+    with os.fdopen(fd, "rb") as file:
+        data = file.read(MAX_SPEC_FILE_BYTES + 1)
+    if len(data) > MAX_SPEC_FILE_BYTES:
+        raise ValueError(f"{where} is larger than {MAX_SPEC_FILE_BYTES} bytes: a spec is a few lines")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+
+
+def _bounded(data, what: str):
+    """``data`` when it holds at most :data:`MAX_SPEC_VALUES` values nested at most :data:`MAX_SPEC_DEPTH`
+    deep (YAML aliases count each time they are used, so an alias bomb is refused); else ``ValueError``."""
+    count, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_SPEC_VALUES or depth > MAX_SPEC_DEPTH:
+            raise ValueError(f"{what} is too large: a spec holds at most {MAX_SPEC_VALUES} values nested at most "
+                             f"{MAX_SPEC_DEPTH} deep")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return data
+
+
 def _json(content: str, what: str):
     try:
-        return json.loads(content)
+        return _bounded(json.loads(content), what)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply (a spec nests at most {MAX_SPEC_DEPTH} deep)") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise ValueError(f"{what} is not a usable JSON document: {exc}") from None
 
 
 def _yaml(content: str, what: str):
@@ -96,9 +153,11 @@ def _yaml(content: str, what: str):
         raise ImportError(f"reading a YAML spec needs PyYAML, which is not installed: {YAML_HINT}",
                           name="yaml") from exc
     try:
-        return yaml.safe_load(content)
+        return _bounded(yaml.safe_load(content), what)
     except yaml.YAMLError as exc:
         raise ValueError(f"{what} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{what} is nested too deeply (a spec nests at most {MAX_SPEC_DEPTH} deep)") from None
 
 
 def spec_name(name) -> str:
