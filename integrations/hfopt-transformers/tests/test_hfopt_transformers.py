@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -318,3 +320,13 @@ def test_a_json_config_file_may_hold_the_spec_as_a_mapping(tmp_path):
     theirs = transformers.get_cosine_schedule_with_warmup(
         torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.01), 2, 8, num_cycles=0.25).lr_lambdas[0]
     assert [fn(s) for s in range(9)] == pytest.approx([theirs(s) for s in range(9)], rel=1e-12, abs=1e-15)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert blocks, "README.md shows a python example"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})

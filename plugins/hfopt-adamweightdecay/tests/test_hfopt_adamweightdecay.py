@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -342,3 +343,14 @@ INVALID_CASES = [
 @parametrize(INVALID_CASES)
 def test_invalid_input(case):
     check_case(case)
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.skipif(LEGACY, reason="the README's example is Keras 3 code (tf-keras: import tf_keras as keras)")
+def test_the_readme_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert blocks, "README.md shows a python example"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})

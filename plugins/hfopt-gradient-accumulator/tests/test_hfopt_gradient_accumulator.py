@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,3 +148,13 @@ def test_accumulates_per_replica_and_applies_under_mirrored_strategy():
     out = subprocess.run([sys.executable, "-c", DISTRIBUTED, FLAVOUR], capture_output=True, text=True,
                          env=dict(os.environ))
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert blocks, "README.md shows a python example"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})
