@@ -10,12 +10,23 @@ pluggy's public API is used (``register``, ``HookimplMarker``, ``parse_hookimpl_
 """
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
+import itertools
 import types
 
 from ._discovery import describe_exception
 from .hookspecs import HOOKS, hookimpl
+
+#: the most specs one hook call of one plugin may give: more is a fault (it also cuts an endless generator)
+MAX_SPECS = 10_000
+
+
+def _shown(value) -> str:
+    """``repr(value)`` cut to 200 characters (a plugin's junk echoed in a bounded message)."""
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}... ({len(text)} characters)"
 
 
 class GuardedPlugin(types.ModuleType):
@@ -76,10 +87,14 @@ def _guard(function, hook_name: str, is_wrapper: bool, old_style: bool, name: st
         on_fault(name, f"hook {hook_name} {what} {describe_exception(exc)}")
 
     def specs_of(result, shape: str, retag: bool):
-        specs = list(result or ())
+        if result is not None and not isinstance(result, collections.abc.Iterable):
+            raise TypeError(f"{hook_name} must {shape} {spec_type.__name__} objects, got {_shown(result)}")
+        specs = list(itertools.islice(result or (), MAX_SPECS + 1))  # an endless generator is cut, not followed
+        if len(specs) > MAX_SPECS:
+            raise ValueError(f"{hook_name} gave more than {MAX_SPECS} specs (an endless generator?)")
         for spec in specs:
             if not isinstance(spec, spec_type):
-                raise TypeError(f"{hook_name} must {shape} {spec_type.__name__} objects, got {spec!r}")
+                raise TypeError(f"{hook_name} must {shape} {spec_type.__name__} objects, got {_shown(spec)}")
         # the manager, not the plugin, says where a spec comes from; a wrapper passes others' on
         return [s.with_source(label) if retag or not s.source else s for s in specs]
 
