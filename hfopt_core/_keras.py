@@ -204,7 +204,8 @@ class StepScheduleBase:
     Args:
         step_function: a step function with ``evaluate(step, ops)`` (a
             :class:`~hfopt_core.plugin.StepFunction`: any schedule written the documented way).
-        initial_learning_rate: the learning rate the multiplier scales, a finite number >= 0.
+        initial_learning_rate: the learning rate the multiplier scales, a number >= 0 and at most
+            float32's largest (about 3.4e38: the schedule's value is float32).
         name: optional name, a str. Defaults to ``None``.
 
     The concrete class for a flavour comes from :func:`schedule_class`. Its config is data: the
@@ -220,8 +221,13 @@ class StepScheduleBase:
         super().__init__()
         if not callable(getattr(step_function, "evaluate", None)):
             raise TypeError(f"step_function must be a StepFunction, got {step_function!r}")
+        import numpy as np
+
+        # the schedule's value is float32: a larger initial lr would be infinity there
         initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, minimum=0,
                                              what="learning rate")
+        check_number("initial_learning_rate", initial_learning_rate, maximum=float(np.finfo(np.float32).max),
+                     what="learning rate")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {type(name).__name__}: {name!r}")
         self.step_function = step_function

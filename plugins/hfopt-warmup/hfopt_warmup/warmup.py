@@ -10,6 +10,8 @@ is the same math through ``keras.ops``, so it also runs on the torch and jax bac
 """
 from __future__ import annotations
 
+import numpy as np
+
 from hfopt_core.plugin import check_keras_flavour, check_number, keras_flavour, keras_module
 
 __all__ = ["FLAVOUR", "WarmUp", "get_warmup_schedule", "keras"]
@@ -43,8 +45,16 @@ else:
         return contextlib.nullcontext(name)
 
 
-def _check_number(name, value, *, positive=False):
-    return check_number(name, value, minimum=None if positive else 0, positive=positive)
+#: the most steps a schedule counts: Keras counts steps in int64
+MAX_STEPS = 2**63 - 1
+#: the largest learning rate: the schedule's value is float32, and anything larger is infinity there
+MAX_LEARNING_RATE = float(np.finfo(np.float32).max)
+
+
+def _check_number(name, value, *, positive=False, maximum=None, integer=False, what="number"):
+    """``value`` checked >= 0 (or > 0), then (with its own message) against ``maximum``."""
+    value = check_number(name, value, minimum=None if positive else 0, positive=positive, integer=integer, what=what)
+    return value if maximum is None else check_number(name, value, maximum=maximum, integer=integer, what=what)
 
 
 @keras.saving.register_keras_serializable(package="hfopt")
@@ -52,10 +62,11 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     """Polynomial warmup to ``initial_learning_rate``, then ``decay_schedule_fn(step - warmup_steps)``.
 
     Args:
-        initial_learning_rate: the learning rate reached at the end of the warmup, a number >= 0.
+        initial_learning_rate: the learning rate reached at the end of the warmup, a number >= 0
+            (at most float32's largest, about 3.4e38).
         decay_schedule_fn: the schedule after the warmup, any callable ``step -> lr`` (usually a
             Keras ``LearningRateSchedule``, which is what keeps the ``WarmUp`` serializable).
-        warmup_steps: the number of warmup steps, an int >= 0.
+        warmup_steps: the number of warmup steps, an int >= 0 (at most 2**63 - 1, Keras' int64 step count).
         power: the warmup's polynomial power, positive; 1.0 is linear. Defaults to ``1.0``.
         name: optional name for the operations. Defaults to ``None``.
 
@@ -67,12 +78,14 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, initial_learning_rate, decay_schedule_fn, warmup_steps, power=1.0, name=None):
         check_keras_flavour("WarmUp", FLAVOUR)
         super().__init__()
-        initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate)
+        initial_learning_rate = _check_number("initial_learning_rate", initial_learning_rate,
+                                              maximum=MAX_LEARNING_RATE)
         if isinstance(decay_schedule_fn, dict):
             decay_schedule_fn = keras.optimizers.schedules.deserialize(decay_schedule_fn)
         if not callable(decay_schedule_fn):
             raise TypeError(f"decay_schedule_fn must be callable (a LearningRateSchedule), got {decay_schedule_fn!r}")
-        warmup_steps = check_number("warmup_steps", warmup_steps, integer=True, minimum=0, what="number of steps")
+        warmup_steps = _check_number("warmup_steps", warmup_steps, integer=True, maximum=MAX_STEPS,
+                                     what="number of steps")
         power = _check_number("power", power, positive=True)
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str or None, got {name!r}")
@@ -123,12 +136,12 @@ def get_warmup_schedule(optimizer, num_warmup_steps, num_training_steps=None, de
 
     if optimizer is None or framework_of(optimizer) != "keras":
         raise FrameworkError(f"warmup is Keras only: pass a Keras optimizer, got {optimizer!r}")
-    num_warmup_steps = check_number("num_warmup_steps", num_warmup_steps, integer=True, minimum=0,
-                                    what="number of steps")
+    num_warmup_steps = _check_number("num_warmup_steps", num_warmup_steps, integer=True, maximum=MAX_STEPS,
+                                     what="number of steps")
     lr = initial_lr(optimizer, needed_for="warmup")
     if decay_schedule_fn is None:
         if num_training_steps is not None:
-            _check_number("num_training_steps", num_training_steps)
+            _check_number("num_training_steps", num_training_steps, maximum=MAX_STEPS, what="number of steps")
             if num_training_steps < num_warmup_steps:
                 raise ValueError(f"num_training_steps ({num_training_steps}) must be >= num_warmup_steps "
                                  f"({num_warmup_steps})")
