@@ -17,11 +17,8 @@ from .scheduler_type import SchedulerType
 from .specs import resolve_step_counts
 
 _SCHEDULER_TYPES = {m.value: m for m in SchedulerType}
-#: torch-only, metric-driven schedules -> what a Keras user reaches for instead.
-_KERAS_ALTERNATIVES = {
-    "reduce_lr_on_plateau": "the keras.callbacks.ReduceLROnPlateau callback in model.fit",
-    "greedy": "the keras.callbacks.ReduceLROnPlateau callback in model.fit (GreedyLR is PyTorch only)",
-}
+#: what a Keras user reaches for instead of a metric-driven (torch-only) schedule.
+_KERAS_METRIC_ALTERNATIVE = "the keras.callbacks.ReduceLROnPlateau callback in model.fit"
 
 
 def factory_of(spec):
@@ -103,8 +100,11 @@ def lookup_schedule(key, framework):
     try:
         return get_manager().lookup("schedule", key, framework)
     except FrameworkError as exc:
-        if framework == "keras" and key in _KERAS_ALTERNATIVES:
-            raise FrameworkError(f"{exc}; on Keras use {_KERAS_ALTERNATIVES[key]}") from None
+        if framework == "keras":
+            from .specs import is_metric_driven
+
+            if is_metric_driven(get_manager().lookup("schedule", key)):  # declared torch-only, no step form
+                raise FrameworkError(f"{exc}; it follows a metric: on Keras use {_KERAS_METRIC_ALTERNATIVE}") from None
         raise
 
 
