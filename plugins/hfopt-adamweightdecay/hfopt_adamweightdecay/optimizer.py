@@ -20,7 +20,8 @@ from __future__ import annotations
 import numbers
 import re
 
-from hfopt_core.plugin import check_keras_flavour, check_number, keras_flavour, keras_module, plain_number
+from hfopt_core.plugin import (argument_error, check_keras_flavour, check_number, keras_flavour, keras_module,
+                               plain_number)
 from hfopt_warmup import WarmUp
 
 #: the Keras flavour of this process's hfopt classes (:func:`hfopt_core.plugin.keras_flavour`).
@@ -39,7 +40,7 @@ PATTERN_MATCHING = ("substring", "regex")
 MAX_STEPS = 2**63 - 1
 
 
-def _hyper(name, value, *, minimum=0.0, below=None):
+def _hyper(name, value, *, minimum=0, below=None):
     """Check a Python or numpy number (finite, ``>= minimum``, ``< below``) and return it as a plain one.
 
     Keras also takes tensors, variables and callables for these arguments: those pass unchanged.
@@ -47,10 +48,14 @@ def _hyper(name, value, *, minimum=0.0, below=None):
     plain = plain_number(value)
     if not isinstance(plain, (numbers.Real, str)):
         return value
-    plain = check_number(name, plain, minimum=minimum)
-    if below is not None and not plain < below:
-        raise ValueError(f"{name} must be < {below}, got {plain!r}")
-    return plain
+    return check_number(name, plain, minimum=minimum, below=below)
+
+
+def _decay_times_lr(weight_decay_rate, lr_name, lr):
+    """``weight_decay_rate * lr <= 1``: a larger product flips the weights' sign instead of shrinking them."""
+    if not lr * weight_decay_rate <= 1:
+        raise argument_error("weight_decay_rate", f"<= 1 / {lr_name} ({lr_name} {lr!r}; each step multiplies the "
+                             "weights by 1 - lr * rate)", weight_decay_rate)
 
 
 def _peak_lr(learning_rate):
@@ -65,13 +70,14 @@ def _patterns(name, value, matching="substring"):
     if value is None:
         return None
     if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
-        raise TypeError(f"{name} must be a list of strings or None, got {value!r}")
+        raise argument_error(name, "a list of strings or None", value, wrong_type=True)
     if matching == "regex":
         for pattern in value:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                raise ValueError(f"{name} holds an invalid regex {pattern!r}: {exc}") from None
+                raise argument_error(name, f"a list of valid regular expressions (invalid regex {pattern!r}: {exc})",
+                                     value) from None
     return list(value)
 
 
@@ -138,7 +144,7 @@ def _check_args(learning_rate, beta_1, beta_2, epsilon, weight_decay_rate, inclu
     if "weight_decay" in kwargs:
         raise TypeError(f"AdamWeightDecay takes weight_decay_rate, not weight_decay={kwargs['weight_decay']!r}")
     if pattern_matching not in PATTERN_MATCHING:
-        raise ValueError(f"pattern_matching must be one of {PATTERN_MATCHING}, got {pattern_matching!r}")
+        raise argument_error("pattern_matching", " or ".join(map(repr, PATTERN_MATCHING)), pattern_matching)
     checked = {
         "learning_rate": _hyper("learning_rate", learning_rate),
         "beta_1": _hyper("beta_1", beta_1, below=1),
@@ -153,10 +159,8 @@ def _check_args(learning_rate, beta_1, beta_2, epsilon, weight_decay_rate, inclu
         if kwargs.get(clip) is not None:
             kwargs[clip] = check_number(clip, kwargs[clip], positive=True)
     peak = _peak_lr(checked["learning_rate"])
-    if peak is not None and not peak * checked["weight_decay_rate"] <= 1:
-        raise ValueError(f"weight_decay_rate * learning_rate must be <= 1 (each step multiplies the weights by "
-                         f"1 - lr * rate), got weight_decay_rate={checked['weight_decay_rate']!r} with "
-                         f"learning_rate={peak!r}")
+    if peak is not None:
+        _decay_times_lr(checked["weight_decay_rate"], "learning_rate", peak)
     return checked
 
 
@@ -292,17 +296,13 @@ def _check_create_optimizer_args(init_lr, num_train_steps, num_warmup_steps, min
     num_warmup_steps = check_number("num_warmup_steps", num_warmup_steps, minimum=0, integer=True,
                                     what="number of steps")
     if num_train_steps > MAX_STEPS:
-        raise ValueError(f"num_train_steps must be <= 2**63 - 1 (Keras counts steps in int64), got {num_train_steps!r}")
+        raise argument_error("num_train_steps", "<= 2**63 - 1 (Keras counts steps in int64)", num_train_steps)
     if num_warmup_steps > num_train_steps:
-        raise ValueError(f"num_warmup_steps ({num_warmup_steps}) must be <= num_train_steps ({num_train_steps})")
-    min_lr_ratio = check_number("min_lr_ratio", min_lr_ratio, minimum=0)
-    if min_lr_ratio > 1:
-        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio!r}")
+        raise argument_error("num_warmup_steps", f"<= num_train_steps ({num_train_steps})", num_warmup_steps)
+    min_lr_ratio = check_number("min_lr_ratio", min_lr_ratio, minimum=0, maximum=1, what="ratio")
     power = check_number("power", power, positive=True)
     weight_decay_rate = check_number("weight_decay_rate", weight_decay_rate, minimum=0)
-    if not init_lr * weight_decay_rate <= 1:
-        raise ValueError(f"weight_decay_rate * init_lr must be <= 1 (each step multiplies the weights by "
-                         f"1 - lr * rate), got weight_decay_rate={weight_decay_rate!r} with init_lr={init_lr!r}")
+    _decay_times_lr(weight_decay_rate, "init_lr", init_lr)
     adam = {"beta_1": _hyper("adam_beta1", adam_beta1, below=1), "beta_2": _hyper("adam_beta2", adam_beta2, below=1),
             "epsilon": _hyper("adam_epsilon", adam_epsilon),
             "clipnorm": check_number("adam_clipnorm", adam_clipnorm, positive=True, allow_none=True),
