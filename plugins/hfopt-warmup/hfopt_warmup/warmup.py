@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hfopt_core.plugin import check_keras_flavour, check_number, keras_flavour, keras_module
+from hfopt_core.plugin import argument_error, check_keras_flavour, check_number, keras_flavour, keras_module
 
 __all__ = ["FLAVOUR", "WarmUp", "get_warmup_schedule", "keras"]
 
@@ -83,12 +83,13 @@ class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
         if isinstance(decay_schedule_fn, dict):
             decay_schedule_fn = keras.optimizers.schedules.deserialize(decay_schedule_fn)
         if not callable(decay_schedule_fn):
-            raise TypeError(f"decay_schedule_fn must be callable (a LearningRateSchedule), got {decay_schedule_fn!r}")
+            raise argument_error("decay_schedule_fn", "callable (a LearningRateSchedule)", decay_schedule_fn,
+                                 wrong_type=True)
         warmup_steps = _check_number("warmup_steps", warmup_steps, integer=True, maximum=MAX_STEPS,
                                      what="number of steps")
         power = _check_number("power", power, positive=True)
         if name is not None and not isinstance(name, str):
-            raise TypeError(f"name must be a str or None, got {name!r}")
+            raise argument_error("name", "a str or None", name, wrong_type=True)
         self.initial_learning_rate = initial_learning_rate
         self.decay_schedule_fn = decay_schedule_fn
         self.warmup_steps = warmup_steps
@@ -143,8 +144,8 @@ def get_warmup_schedule(optimizer, num_warmup_steps, num_training_steps=None, de
         if num_training_steps is not None:
             _check_number("num_training_steps", num_training_steps, maximum=MAX_STEPS, what="number of steps")
             if num_training_steps < num_warmup_steps:
-                raise ValueError(f"num_training_steps ({num_training_steps}) must be >= num_warmup_steps "
-                                 f"({num_warmup_steps})")
+                raise argument_error("num_training_steps", f">= num_warmup_steps ({num_warmup_steps})",
+                                     num_training_steps)
         decay_steps = max(1, (num_training_steps or 0) - num_warmup_steps) if num_training_steps is not None else 1
         end = 0.0 if num_training_steps is not None else lr
         decay_schedule_fn = keras.optimizers.schedules.PolynomialDecay(lr, decay_steps, end_learning_rate=end)

@@ -71,6 +71,10 @@ INVALID_CASES = [
          lambda: WarmUp(float("nan"), decay(), 2)),
     Case("get_scheduler('warmup')", "num_warmup_steps", "-3", ValueError, r"num_warmup_steps.*-3",
          lambda: get_scheduler("warmup", keras.optimizers.Adam(1e-3), num_warmup_steps=-3)),
+    Case("get_scheduler('warmup')", "num_training_steps", "3 < 5", ValueError,
+         r"num_training_steps must be >= num_warmup_steps \(5\), got 3",
+         lambda: get_scheduler("warmup", keras.optimizers.Adam(1e-3), num_warmup_steps=5, num_training_steps=3)),
+    Case("WarmUp", "name", "1", TypeError, r"name must be a str or None, got int 1", lambda: WarmUp(1e-3, decay(), 2, name=1)),
 ]
 
 
