@@ -14,6 +14,7 @@ from transformers.training_args import OptimizerNames
 from hfopt_core._plot import parse_settings
 from hfopt_core.errors import HfoptError
 from hfopt_core.manager import get_manager
+from hfopt_core.plugin import argument_error
 from hfopt_core.specs import is_metric_driven, parse_spec
 
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainingArguments)}
@@ -32,13 +33,18 @@ def parse_optim_args(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     if not isinstance(text, str):
-        raise TypeError(f"optim_args must be a str like 'beta1=0.9,beta2=0.99', got {type(text).__name__}: {text!r}")
+        raise argument_error("optim_args", "a str like 'beta1=0.9,beta2=0.99'", text, wrong_type=True)
     pairs = text.replace(" ", "").split(",")
     bad = [pair for pair in pairs if pair.count("=") != 1 or not pair.partition("=")[0].isidentifier()]
     if bad:
-        raise ValueError(f"optim_args must be comma-separated key=value pairs (as transformers parses them), "
-                         f"got {text!r}: cannot read {', '.join(map(repr, bad))}")
+        raise argument_error("optim_args", "comma-separated key=value pairs, as transformers parses them (cannot "
+                             f"read {', '.join(map(repr, bad))})", text)
     return parse_settings(pairs)
+
+
+def _one_line(exc) -> str:
+    """An error's message on one line (a registry lookup's lists what is installed on a second)."""
+    return " ".join(str(exc).split())
 
 
 def _scheduler_names(spec) -> list:
@@ -49,8 +55,8 @@ def _scheduler_names(spec) -> list:
         return [spec.get("name")]
     if isinstance(spec, (list, tuple)):
         return [phase.get("name") if isinstance(phase, Mapping) else phase for phase in spec]
-    raise TypeError(f"lr_scheduler_type must be a schedule name, a JSON spec or a spec mapping/list, "
-                    f"got {type(spec).__name__}: {spec!r}")
+    raise argument_error("lr_scheduler_type", "a schedule name, a JSON spec or a spec mapping/list", spec,
+                         wrong_type=True)
 
 
 def scheduler_spec(value):
@@ -65,7 +71,8 @@ def scheduler_spec(value):
         try:
             return parse_spec(value)
         except ValueError as exc:
-            raise ValueError(f"lr_scheduler_type={value!r}: {exc}") from None
+            raise argument_error("lr_scheduler_type", f"a schedule name or a valid spec ({_one_line(exc)})",
+                                 value) from None
     return value
 
 
@@ -81,12 +88,13 @@ def registry_scheduler(value):
     manager = get_manager()
     for name in _scheduler_names(spec):
         if not isinstance(name, str):
-            raise ValueError(f"lr_scheduler_type={value!r}: every schedule and phase needs a 'name' string, "
-                             f"got {name!r}")
+            raise argument_error("lr_scheduler_type", "a spec whose every schedule and phase has a 'name' string "
+                                 f"(one has {name!r})", value)
         try:
             manager.lookup("schedule", name, "torch")
         except (ValueError, HfoptError) as exc:
-            raise ValueError(f"lr_scheduler_type={value!r}: {exc}") from None
+            raise argument_error("lr_scheduler_type", f"one of transformers' schedule names or an installed schedule "
+                                 f"({_one_line(exc)})", value) from None
     if isinstance(value, str) and value.strip().startswith("@"):
         return json.dumps(spec)  # the file's spec, kept in the arguments
     return value
@@ -104,12 +112,12 @@ def registry_optimizer(value, optim_args=None):
     if isinstance(value, OptimizerNames) or (isinstance(value, str) and value in _HF_OPTIMIZERS):
         return None
     if not isinstance(value, str):
-        raise TypeError(f"optim must be an optimizer name (str), got {type(value).__name__}: {value!r}")
+        raise argument_error("optim", "an optimizer name (str)", value, wrong_type=True)
     try:
         get_manager().lookup("optimizer", value, "torch")
     except (ValueError, HfoptError) as exc:
-        raise ValueError(f"optim={value!r} is neither one of transformers' optimizer names nor installed: "
-                         f"{exc}") from None
+        raise argument_error("optim", "one of transformers' optimizer names or an installed optimizer "
+                             f"({_one_line(exc)})", value) from None
     parse_optim_args(optim_args)
     return value
 
