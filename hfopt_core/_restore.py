@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from .errors import MissingPluginError, UnknownNameError
 from ._registry import split_source
 from .manager import get_manager, resolve
-from .specs import normalize_spec
+from .specs import _bounded, normalize_spec
 
 __all__ = ["legacy_spec", "spec_of", "step_function_from_spec"]
 
@@ -67,9 +67,14 @@ def step_function_from_spec(spec, *, framework: str = "keras", distribution: str
     ``TypeError`` for wrong types or unknown arguments, each naming the argument).
 
     Raises :class:`~hfopt_core.errors.MissingPluginError` (an ``ImportError``) naming the
-    distribution to install when no installed plugin provides the name, and ``TypeError`` for a
-    non-plain value or for ``optimizer``/``last_epoch``.
+    distribution to install when no installed plugin provides the name, ``TypeError`` for a
+    non-plain value or for ``optimizer``/``last_epoch``, and ``ValueError`` for a spec larger than a
+    spec file may be (:data:`hfopt_core.specs.MAX_SPEC_VALUES` values nested
+    :data:`~hfopt_core.specs.MAX_SPEC_DEPTH` deep).
     """
+    # saved data is bounded like a spec file: at most MAX_SPEC_VALUES values nested MAX_SPEC_DEPTH deep
+    # (200,000 phases took 30 s to restore; a 5,000-deep list was a RecursionError)
+    _bounded(list(spec) if isinstance(spec, tuple) else spec, "a saved schedule spec")
     if isinstance(spec, (list, tuple)):  # a composite: each phase restored the same way, then joined
         from ._joined import Joined
         from .specs import phase_arguments

@@ -123,3 +123,22 @@ def test_a_warmup_with_a_hostile_nested_schedule_imports_and_calls_nothing(tmp_p
     assert results["modules"] == []
     assert "LAMBDA-RAN" not in out.stdout + out.stderr
     assert not list(tmp_path.rglob("*.marker"))
+
+
+def test_a_saved_spec_is_bounded_like_a_spec_file():
+    from hfopt_core.specs import MAX_SPEC_DEPTH, MAX_SPEC_VALUES
+
+    schedule = get_scheduler("cosine", keras.optimizers.Adam(learning_rate=0.01), num_warmup_steps=2,
+                             num_training_steps=10)
+    config = schedule.get_config()
+    deep = 0.5
+    for _ in range(5000):  # was a RecursionError
+        deep = [deep]
+    with pytest.raises(ValueError, match=f"a saved schedule spec is too large.*nested at most {MAX_SPEC_DEPTH} deep"):
+        type(schedule).from_config({**config, "schedule": {**config["schedule"], "num_cycles": deep}})
+    many = [{"name": "constant", "steps": 1}] * (MAX_SPEC_VALUES // 2)  # took 30 s for 200,000 phases
+    with pytest.raises(ValueError, match=f"at most {MAX_SPEC_VALUES} values"):
+        type(schedule).from_config({**config, "schedule": many})
+    phases = [{"name": "constant", "steps": 5}, {"name": "constant_with_warmup", "num_warmup_steps": 4, "steps": 5}]
+    restored = type(schedule).from_config({**config, "schedule": phases})  # an ordinary composite still loads
+    assert [float(restored(step)) for step in (2, 7)] == pytest.approx([0.01, 0.01 * 2 / 4])
