@@ -9,7 +9,8 @@ STAMP := $(VENV)/.hfopt-installed
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(wildcard plugins/hfopt-*/pyproject.toml integrations/hfopt-*/pyproject.toml) requirements-dev.txt constraints-dev.txt
+$(STAMP): pyproject.toml $(wildcard plugins/hfopt-*/pyproject.toml plugins/hfopt-*/setup.py plugins/hfopt-*/csrc/* integrations/hfopt-*/pyproject.toml) \
+		requirements-dev.txt constraints-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -c constraints-dev.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation -c constraints-dev.txt \
@@ -31,4 +32,4 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict -d site
 
 clean:
-	rm -rf $(VENV) build site *.egg-info plugins/*/*.egg-info plugins/*/build
+	rm -rf $(VENV) build site *.egg-info plugins/*/*.egg-info plugins/*/build plugins/*/*/_C*.so integrations/*/*.egg-info

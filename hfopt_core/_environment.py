@@ -27,7 +27,7 @@ VARIABLES = {
 }
 #: other ``HFOPT_*`` variables that hfopt components read (not the manager's, but not typos either)
 OTHER_VARIABLES = {
-    "HFOPT_CACHE_DIR": "hfopt-adafactor's compiled-kernel cache",
+    "HFOPT_CACHE_DIR": "deprecated and ignored (hfopt-adafactor's kernel is now built at install time)",
     "HFOPT_REGEN_DOCS": "hfopt's test suite (regenerates docs/invalid-inputs.md)",
     "HFOPT_KERAS_FLAVOUR_RUN": "hfopt's test suite (marks a Keras flavour run)",
 }
