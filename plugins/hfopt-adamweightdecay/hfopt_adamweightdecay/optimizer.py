@@ -142,7 +142,8 @@ def _check_args(learning_rate, beta_1, beta_2, epsilon, weight_decay_rate, inclu
                 exclude_from_weight_decay, pattern_matching, kwargs):
     """AdamWeightDecay's arguments checked (see its docstring for the rules), as a dict of plain values."""
     if "weight_decay" in kwargs:
-        raise TypeError(f"AdamWeightDecay takes weight_decay_rate, not weight_decay={kwargs['weight_decay']!r}")
+        raise argument_error("weight_decay", "left out (AdamWeightDecay takes weight_decay_rate)",
+                             kwargs["weight_decay"], wrong_type=True)
     if pattern_matching not in PATTERN_MATCHING:
         raise argument_error("pattern_matching", " or ".join(map(repr, PATTERN_MATCHING)), pattern_matching)
     checked = {
