@@ -350,6 +350,15 @@ def test_invalid_input(case):
     check_case(case)
 
 
+
+def test_plugin_conforms():
+    """The conformance kit third parties run (tests/core/test_core_conformance.py leaves this folder to us)."""
+    from hfopt_core.testing import check_plugin
+
+    specs = check_plugin("hfopt_adamweightdecay.plugin", distribution="hfopt-adamweightdecay")
+    assert [s.name for s in specs] == ["adamweightdecay"]
+
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -150,6 +150,15 @@ def test_accumulates_per_replica_and_applies_under_mirrored_strategy():
     assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-3000:]
 
 
+
+def test_plugin_conforms():
+    """The conformance kit third parties run (tests/core/test_core_conformance.py leaves this folder to us)."""
+    from hfopt_core.testing import check_plugin
+
+    specs = check_plugin("hfopt_gradient_accumulator.plugin", distribution="hfopt-gradient-accumulator")
+    assert [s.name for s in specs] == ["gradient_accumulator"]
+
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

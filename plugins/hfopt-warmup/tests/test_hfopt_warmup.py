@@ -83,6 +83,15 @@ def test_invalid_input(case):
     check_case(case)
 
 
+
+def test_plugin_conforms():
+    """The conformance kit third parties run (tests/core/test_core_conformance.py leaves this folder to us)."""
+    from hfopt_core.testing import check_plugin
+
+    specs = check_plugin("hfopt_warmup.plugin", distribution="hfopt-warmup")
+    assert [s.name for s in specs] == ["warmup"]
+
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
