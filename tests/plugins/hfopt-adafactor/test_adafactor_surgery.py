@@ -274,6 +274,27 @@ def test_step_count_overflow_is_refused_before_anything_changes(fused):
     assert not fresh.state
 
 
+@pytest.mark.parametrize("fused", PATHS)
+@pytest.mark.parametrize("swap", ["shape", "view"])
+def test_a_state_swapped_for_a_wrong_one_is_refused_before_anything_changes(fused, swap):
+    """``.data`` swaps keep the tensor object: a moment given another shape that way (a new storage,
+    or a view of the same one) is seen at the next step, which refuses it before any parameter (of
+    any group) is updated. (A dtype move is followed: see the random surgery test.)"""
+    params = make([(6, 5), (300, 260), (7,)])
+    opt = Adafactor([{"params": params[1:]}, {"params": params[:1]}], fused=fused)  # the swapped one last
+    set_grads(params, 0)
+    opt.step()
+    row = opt.state[params[0]]["exp_avg_sq_row"]
+    row.data = row.data[:-1].clone() if swap == "shape" else row.data[:-1]
+    before = [p.detach().clone() for p in params]
+    steps_before = [opt.state[p]["step"] for p in params]
+    set_grads(params, 1)
+    with pytest.raises((ValueError, TypeError), match="exp_avg_sq_row"):
+        opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(params, before))
+    assert [opt.state[p]["step"] for p in params] == steps_before
+
+
 # -- Deliver 5: randomized state surgery ------------------------------------------------------
 OPS = ["step", "step", "step", "swap-param", "swap-state", "reset", "clear", "load", "add-group",
        "state-to-float64", "param-to-float64"]
