@@ -37,7 +37,7 @@ def test_manual_mode_without_lr_fails_at_construction():
         Adafactor(params((2,)), relative_step=False)
 
 
-# the invalid-argument cases themselves: INVALID_CASES in test_adafactor_validation.py
+# the invalid-argument cases themselves: INVALID_CASES in test_hfopt_adafactor_validation.py
 
 
 def test_invalid_param_group_is_rejected():

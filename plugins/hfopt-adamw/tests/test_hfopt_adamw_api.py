@@ -4,12 +4,15 @@ from __future__ import annotations
 import copy
 import io
 import math
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import fresh_manager  # noqa: F401 - the fixture, also when this folder runs alone
 import hfopt_core
 from hfopt_adamw import AdamW
 
@@ -309,3 +312,21 @@ def test_implementation_selection(monkeypatch, kwargs, expected):
         p.grad = torch.ones_like(p)
     opt.step()
     assert calls == [expected, expected]  # one bucket per dtype
+
+
+def test_plugin_conforms():
+    """The conformance kit third parties run (tests/core/test_core_conformance.py leaves this folder to us)."""
+    from hfopt_core.testing import check_plugin
+
+    specs = check_plugin("hfopt_adamw.plugin", distribution="hfopt-adamw")
+    assert [(s.kind, s.name) for s in specs] == [("optimizer", "adamw")]
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_example_runs(fresh_manager):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert blocks, "README.md shows a python example"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})

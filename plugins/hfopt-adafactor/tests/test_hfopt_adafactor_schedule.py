@@ -7,6 +7,7 @@ import pickle
 import pytest
 import torch
 
+from conftest import fresh_manager  # noqa: F401 - the fixture, also when this folder runs alone
 from hfopt_adafactor import Adafactor, AdafactorSchedule, get_adafactor_schedule
 
 tf_opt = pytest.importorskip("transformers.optimization")

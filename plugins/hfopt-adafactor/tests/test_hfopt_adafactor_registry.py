@@ -1,11 +1,15 @@
 """hfopt-adafactor through the registry: discovery stays torch-free, get_optimizer, the facade."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+from conftest import fresh_manager  # noqa: F401 - the fixture, also when this folder runs alone
 
 
 def test_get_optimizer_resolves_adafactor(fresh_manager):
@@ -56,3 +60,13 @@ def test_conforms_to_the_plugin_contract():
 
     specs = check_plugin("hfopt_adafactor.plugin", distribution="hfopt-adafactor")
     assert {(s.kind, s.name) for s in specs} == {("optimizer", "adafactor"), ("schedule", "adafactor")}
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_example_runs(fresh_manager):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert blocks, "README.md shows a python example"
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})

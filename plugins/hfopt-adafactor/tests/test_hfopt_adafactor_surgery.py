@@ -79,7 +79,7 @@ def steps(opts, params_lists, start, count):
 _SWAP_SCRIPT = textwrap.dedent("""
     import json, sys, torch
     sys.path.insert(0, sys.argv[2])
-    from test_adafactor_surgery import make, pair, set_grads, assert_agree, steps, MOMENTS
+    from test_hfopt_adafactor_surgery import make, pair, set_grads, assert_agree, steps, MOMENTS
     fused = json.loads(sys.argv[1])
     a, b = make(), make()
     subject, reference = pair(fused, a, b, beta1=0.9)
