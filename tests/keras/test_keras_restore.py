@@ -133,6 +133,11 @@ PAYLOADS = {
                     "initial_learning_rate": LR, "name": None},
     "spec-nan": {"schedule": {**COSINE, "num_warmup_steps": float("nan")}, "distribution": "hfopt-schedule-cosine",
                  "initial_learning_rate": LR, "name": None},
+    "phase-module": {"schedule": [{"name": "c1_evil_module:run", "steps": 2}, {"name": "constant"}],
+                     "distribution": None, "initial_learning_rate": LR, "name": None},
+    "argument-keras-object": {"schedule": {**COSINE, "num_cycles": {"module": "c1_evil_module", "class_name": "run",
+                                                                     "config": {}, "registered_name": None}},
+                              "distribution": None, "initial_learning_rate": LR, "name": None},
 }
 
 LOAD = """
@@ -141,7 +146,12 @@ import {flavour} as keras
 import hfopt_core
 hfopt_core.register_keras_objects()
 results = {{}}
-for name, path in json.loads(sys.argv[1]).items():
+paths = json.loads(sys.argv[1])
+loaded = None
+# the untampered files first: whatever loading a tampered one imports beyond them is reported
+for name, path in sorted(paths.items(), key=lambda item: not item[0].startswith("original")):
+    if loaded is None and not name.startswith("original"):
+        loaded = set(sys.modules)
     try:
         if path.endswith(".json"):  # tf-keras: the optimizer config an .h5 / SavedModel file holds
             optimizer = keras.optimizers.deserialize(json.load(open(path)))
@@ -152,6 +162,7 @@ for name, path in json.loads(sys.argv[1]).items():
     except Exception as exc:
         results[name] = {{"loaded": False, "error": type(exc).__name__, "message": str(exc)[-600:]}}
 results["modules"] = sorted(m for m in ("this", "c1_evil_module") if m in sys.modules)
+results["imported"] = sorted(m for m in set(sys.modules) - loaded if m.partition(".")[0] != "hfopt_core")
 print("RESULT " + json.dumps(results))
 """
 
@@ -227,5 +238,7 @@ def test_a_tampered_file_imports_and_calls_nothing(tmp_path):
         assert "pip install c1-evil-module" in results["spec-module" + suffix]["message"]
         assert "num_warmup_steps must be a finite" in results["spec-nan" + suffix]["message"]
     assert results["modules"] == []
+    # nothing at all is imported for a tampered file beyond what the untampered one needed (hfopt's own modules aside)
+    assert results["imported"] == []
     assert "PRINTED-BY-THE-FILE" not in out.stdout + out.stderr
     assert not list(tmp_path.rglob("*.marker"))
