@@ -12,7 +12,7 @@ class Problem:
 
     Args:
         category: ``"broken"``, ``"conflict"``, ``"unknown-name"``, ``"bad-variable"``,
-            ``"bad-value"``, ``"preference"`` or ``"disabled"``.
+            ``"bad-value"``, ``"preference"``, ``"disabled"`` or ``"deprecated"``.
         subject: the plugin, name or variable concerned.
         message: what is wrong.
         fix: what to do about it.

@@ -31,6 +31,11 @@ OTHER_VARIABLES = {
     "HFOPT_REGEN_DOCS": "hfopt's test suite (regenerates docs/invalid-inputs.md)",
     "HFOPT_KERAS_FLAVOUR_RUN": "hfopt's test suite (marks a Keras flavour run)",
 }
+#: ``HFOPT_*`` variables that no longer do anything, and what replaced them (``hfopt doctor`` notes them)
+DEPRECATED_VARIABLES = {
+    "HFOPT_CACHE_DIR": "hfopt-adafactor's fused kernel is built when it is installed; nothing is compiled or cached "
+                       "at run time (see docs/adafactor.md)",
+}
 FLAGS = ("HFOPT_DISABLE_PLUGIN_AUTOLOAD", "HFOPT_STRICT_PLUGINS")
 LISTS = ("HFOPT_LOAD_PLUGINS", "HFOPT_DISABLE_PLUGINS")
 TRUE = frozenset({"1", "true", "yes", "on"})
@@ -167,6 +172,17 @@ def variable_problems(environ) -> list[Problem]:
                                     f"list plugin names separated by commas ({name}=hfopt-schedule-cosine), or "
                                     f"unset it"))
     return problems
+
+
+def deprecated_variable_notes(environ) -> list[Problem]:
+    """A note (not a failure) for each set ``HFOPT_*`` variable of :data:`DEPRECATED_VARIABLES`, for ``hfopt doctor``.
+
+    Args:
+        environ: the mapping to read (``os.environ``).
+    """
+    return [Problem("deprecated", name, f"{name} is set but deprecated and ignored: {why}", f"unset {name}",
+                    needs_fixing=False)
+            for name, why in DEPRECATED_VARIABLES.items() if name in environ]
 
 
 def framework_variable_problems(environ) -> list[Problem]:

@@ -426,10 +426,11 @@ class PluginManager:
     # -- diagnosis -----------------------------------------------------------------------------
     def diagnose(self) -> list[Problem]:
         """Everything ``hfopt doctor`` reports: bad ``HFOPT_*`` variables, broken and disabled plugins,
-        conflicts, preferences that name no provider, and ``TF_USE_LEGACY_KERAS``/``KERAS_BACKEND``
-        values that do not do what they seem to."""
+        conflicts, preferences that name no provider, ``TF_USE_LEGACY_KERAS``/``KERAS_BACKEND``
+        values that do not do what they seem to, and deprecated variables that are set (notes)."""
         registry = self._build()
         return (list(self._notes) + _environment.framework_variable_problems(self._environ)
+                + _environment.deprecated_variable_notes(self._environ)
                 + plugin_problems(self.plugins()) + conflict_problems(self.conflicts())
                 + preference_problems(self._all_preferences(),
                                       lambda kind, name: registry.by_name.get(kind, {}).get(name, [])))

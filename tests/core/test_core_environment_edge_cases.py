@@ -111,3 +111,14 @@ def test_framework_variables_are_not_warned_about_at_load(site, monkeypatch, rec
     monkeypatch.setenv("TF_USE_LEGACY_KERAS", "yes")
     assert hfopt_core.get_scheduler("cosine", None, 1, 10)(1) == 1.0
     assert not [w for w in recwarn if issubclass(w.category, HfoptPluginWarning)]
+
+
+def test_a_deprecated_variable_is_a_doctor_note_not_a_failure(site, monkeypatch, capsys):
+    monkeypatch.setenv("HFOPT_CACHE_DIR", "/tmp/x")
+    code, problems = doctor(capsys)
+    assert code == 0
+    [note] = [p for p in problems if p["subject"] == "HFOPT_CACHE_DIR"]
+    assert note["category"] == "deprecated" and not note["needs_fixing"]
+    assert "deprecated and ignored" in note["message"] and note["fix"] == "unset HFOPT_CACHE_DIR"
+    monkeypatch.delenv("HFOPT_CACHE_DIR")
+    assert not [p for p in doctor(capsys)[1] if p["subject"] == "HFOPT_CACHE_DIR"]
