@@ -97,7 +97,11 @@ def step_function_from_spec(spec, *, framework: str = "keras", distribution: str
         entry = manager.lookup("schedule", name, "python")
     except UnknownNameError as exc:
         saved = _distribution(distribution)
-        hint = f"\nIt was saved with the distribution {saved!r}:\n    pip install {saved}" if saved else ""
+        # the name comes from the file: echoed as the file's claim, never as our advice (a tampered file
+        # could name a look-alike package)
+        hint = (f"\nThe saved data says it was made with the distribution {saved!r} (read from the data, not "
+                f"verified: check that it is the package you expect before installing it):\n    pip install {saved}"
+                if saved else "")
         raise MissingPluginError(f"{exc}{hint}", name=name) from None
     if framework not in entry.frameworks:
         raise TypeError(f"schedule {name!r} ({entry.source}) does not support {framework} "

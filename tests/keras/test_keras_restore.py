@@ -70,8 +70,10 @@ def test_from_config_validates_the_initial_learning_rate(value, error, match):
 def test_a_missing_plugin_names_the_distribution_to_install():
     config = {"schedule": {"name": "exotic", "num_warmup_steps": 2}, "distribution": "hfopt-schedule-exotic",
               "initial_learning_rate": LR, "name": None}
-    with pytest.raises(MissingPluginError, match=r"(?s)Unknown schedule 'exotic'.*pip install hfopt-schedule-exotic"):
+    with pytest.raises(MissingPluginError, match=r"(?s)Unknown schedule 'exotic'.*pip install hfopt-schedule-exotic") \
+            as info:
         restore(config)
+    assert "read from the data, not verified" in str(info.value)  # the file's claim, not our advice
     # the file's distribution is only echoed when it looks like a distribution name
     with pytest.raises(MissingPluginError) as info:
         restore({**config, "distribution": "x; rm -rf /"})
