@@ -152,12 +152,15 @@ def variable_problems(environ) -> list[Problem]:
     """Unknown ``HFOPT_*`` names, flags with a value that is neither true nor false, lists naming nothing."""
     problems = []
     known = {**VARIABLES, **OTHER_VARIABLES}
-    for name in sorted(k for k in environ if k.startswith("HFOPT_") and k not in known):
+    # names are case-sensitive: hfopt_load_plugins is a typo too (os.environ keeps the case on POSIX)
+    for name in sorted(k for k in environ if k.upper().startswith("HFOPT_") and k not in known):
         stems = {v[len("HFOPT_"):]: v for v in VARIABLES}  # compared without the prefix they all share
-        close = difflib.get_close_matches(name[len("HFOPT_"):], list(stems), n=1, cutoff=0.6)
-        fix = (f"did you mean {stems[close[0]]}? Rename it" if close else
+        close = difflib.get_close_matches(name[len("HFOPT_"):].upper(), list(stems), n=1, cutoff=0.6)
+        case = "" if name.startswith("HFOPT_") else " (variable names are upper case)"
+        fix = (f"did you mean {stems[close[0]]}{case}? Rename it" if close else
                f"unset it; the variables hfopt reads are {', '.join(VARIABLES)}")
-        problems.append(Problem("bad-variable", shown(name)[1:-1], f"{shown(name)[1:-1]} is set but is not an hfopt variable, so it has "
+        subject = shown(name)[1:-1]
+        problems.append(Problem("bad-variable", subject, f"{subject} is set but is not an hfopt variable, so it has "
                                 "no effect", fix))
     for name in FLAGS:
         value = environ.get(name)

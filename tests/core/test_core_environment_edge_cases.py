@@ -122,3 +122,16 @@ def test_a_deprecated_variable_is_a_doctor_note_not_a_failure(site, monkeypatch,
     assert "deprecated and ignored" in note["message"] and note["fix"] == "unset HFOPT_CACHE_DIR"
     monkeypatch.delenv("HFOPT_CACHE_DIR")
     assert not [p for p in doctor(capsys)[1] if p["subject"] == "HFOPT_CACHE_DIR"]
+
+
+@pytest.mark.parametrize(("name", "meant"), [("hfopt_load_plugins", "HFOPT_LOAD_PLUGINS"),
+                                             ("Hfopt_Strict_Plugins", "HFOPT_STRICT_PLUGINS")])
+def test_a_variable_in_the_wrong_case_is_a_typo_with_the_real_name(site, monkeypatch, capsys, name, meant):
+    if os.name == "nt":
+        pytest.skip("Windows environment names are case-insensitive")
+    monkeypatch.setenv(name, "hfopt-schedule-cosine")
+    with pytest.warns(HfoptPluginWarning, match=f"{name} is set but is not an hfopt variable"):
+        code, problems = doctor(capsys)
+    assert code == 1
+    [problem] = [p for p in problems if p["subject"] == name]
+    assert problem["fix"] == f"did you mean {meant} (variable names are upper case)? Rename it"
