@@ -49,10 +49,9 @@ class AdafactorSchedule(LambdaLR):
     """
 
     def __init__(self, optimizer, initial_lr=0.0):
-        from .validation import _finite
+        from hfopt_core.plugin import check_number
 
-        if _finite("initial_lr", initial_lr) < 0:  # TypeError / ValueError naming it, before any change
-            raise ValueError(f"Invalid initial_lr: {initial_lr!r} must be >= 0")
+        check_number("initial_lr", initial_lr, minimum=0, what="learning rate")  # before any change
         if not hasattr(optimizer, "param_groups"):
             raise TypeError(f"AdafactorSchedule: optimizer must be a torch optimizer, got {type(optimizer).__name__}")
         for group in optimizer.param_groups:

@@ -2,8 +2,9 @@
 
 * :func:`check_group` runs on every parameter group at construction / ``add_param_group``:
   transformers' two errors come first with its exact messages; every other bad value is a
-  ``TypeError`` (wrong type) or ``ValueError`` (bad value) naming the argument and the value,
-  where transformers fails late (or not at all). Numbers may be Python numbers, numpy scalars
+  ``TypeError`` (wrong type) or ``ValueError`` (bad value) in the plugin API's one form
+  (``check_number`` / ``argument_error``: ``"<argument> must be <what>, got <value>"``), where
+  transformers fails late (or not at all). Numbers may be Python numbers, numpy scalars
   or 0-dim real tensors, as transformers accepts them.
 * :func:`check_gradient` and :func:`check_state` run on every parameter before a step changes
   anything (and :func:`check_state` on every ``load_state_dict``), so a mismatched checkpoint
@@ -11,10 +12,11 @@
 """
 from __future__ import annotations
 
-import math
 import numbers
 
 import torch
+
+from hfopt_core.plugin import argument_error, check_number
 
 #: the bool options, and the options that may also be ``None``
 _BOOLS = ("scale_parameter", "relative_step", "warmup_init", "stochastic_rounding")
@@ -29,27 +31,10 @@ def _is_bool(value) -> bool:
     return isinstance(value, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_"))
 
 
-def _real(name: str, value) -> float:
-    """``value`` as a float if it is a real number (not a bool) or a 0-dim real tensor, else TypeError."""
-    if isinstance(value, torch.Tensor):
-        if value.dim() != 0 or value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"Invalid {name}: expected a real number or a 0-dim real tensor, got {value!r}")
-        return float(value)
-    if _is_bool(value) or not isinstance(value, numbers.Real):
-        raise TypeError(f"Invalid {name}: expected a real number, got {type(value).__name__} {value!r}")
-    return float(value)
-
-
-def _finite(name: str, value) -> float:
-    number = _real(name, value)
-    if not math.isfinite(number):
-        raise ValueError(f"Invalid {name}: {value!r} must be a finite number")
-    return number
-
-
 def _integer(name: str, value) -> int:
+    """``value`` as an ``int`` if it is an integer (not a bool), else ``TypeError`` naming ``name``."""
     if _is_bool(value) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"Invalid {name}: expected an int, got {type(value).__name__} {value!r}")
+        raise argument_error(name, "an int", value, wrong_type=True)
     return int(value)
 
 
@@ -67,11 +52,11 @@ def check_group(group: dict, *, constructing: bool = True) -> None:
     """
     for name in _BOOLS:
         if name in group and not _is_bool(group[name]):
-            raise TypeError(f"Invalid {name}: expected a bool, got {type(group[name]).__name__} {group[name]!r}")
+            raise argument_error(name, "a bool", group[name], wrong_type=True)
     for name in _OPTIONAL_BOOLS:
         value = group.get(name)
         if value is not None and not _is_bool(value):
-            raise TypeError(f"Invalid {name}: expected None or a bool, got {type(value).__name__} {value!r}")
+            raise argument_error(name, "None or a bool", value, wrong_type=True)
 
     lr, relative_step = group["lr"], group["relative_step"]
     if lr is not None and relative_step:
@@ -82,42 +67,24 @@ def check_group(group: dict, *, constructing: bool = True) -> None:
         raise ValueError("`warmup_init=True` requires `relative_step=True`")
     if lr is None and not relative_step:
         raise ValueError("`relative_step=False` requires a manual `lr` (got lr=None)")
-    if lr is not None:
-        if isinstance(lr, torch.Tensor) and lr.dim() == 0 and lr.is_floating_point() and lr.device.type != "cpu":
-            number = float(lr.detach().cpu())  # a device tensor lr: validated once, here
-        else:
-            number = _real("lr", lr)
-        if not math.isfinite(number) or number < 0:
-            raise ValueError(f"Invalid learning rate: lr={lr!r} must be a finite number >= 0")
+    check_number("lr", lr, minimum=0, allow_none=True, what="learning rate")
 
     eps = group["eps"]
     if not isinstance(eps, (tuple, list)) or len(eps) != 2:
-        raise TypeError(f"Invalid eps: expected a pair (eps1, eps2), got {eps!r}")
+        raise argument_error("eps", "a pair (eps1, eps2)", eps, wrong_type=True)
     for i, e in enumerate(eps):
         if i == 0 and e is None:  # no eps1: g**2 as it is
             continue
-        if not _finite(f"eps[{i}]", e) >= 0:
-            raise ValueError(f"Invalid eps[{i}]: {e!r} must be >= 0 (eps={tuple(eps)!r})")
+        check_number(f"eps[{i}]", e, minimum=0)
 
-    clip = _finite("clip_threshold", group["clip_threshold"])
-    if not clip > 0:
-        raise ValueError(f"Invalid clip_threshold: {group['clip_threshold']!r} must be > 0")
-
-    decay_rate = _finite("decay_rate", group["decay_rate"])
-    if not decay_rate < 0:
-        raise ValueError(f"Invalid decay_rate: {group['decay_rate']!r} must be negative (beta2_t = 1 - t**decay_rate)")
-
-    beta1 = group["beta1"]
-    if beta1 is not None and not 0.0 <= _finite("beta1", beta1) < 1.0:
-        raise ValueError(f"Invalid beta1: {beta1!r} must be None or in [0, 1)")
-
-    weight_decay = _finite("weight_decay", group["weight_decay"])
-    if weight_decay < 0:
-        raise ValueError(f"Invalid weight_decay: {group['weight_decay']!r} must be >= 0")
+    check_number("clip_threshold", group["clip_threshold"], positive=True)
+    check_number("decay_rate", group["decay_rate"], below=0)  # beta2_t = 1 - t**decay_rate
+    check_number("beta1", group["beta1"], minimum=0, below=1, allow_none=True)
+    check_number("weight_decay", group["weight_decay"], minimum=0)
 
     min_dim = group.get("min_dim_size_to_factor")
     if min_dim is not None and _integer("min_dim_size_to_factor", min_dim) < 1:
-        raise ValueError(f"Invalid min_dim_size_to_factor: {min_dim!r} must be None or a positive int")
+        raise argument_error("min_dim_size_to_factor", "None or a positive int", min_dim)
 
     _integer("stochastic_rounding_seed", group.get("stochastic_rounding_seed", 0))
 
