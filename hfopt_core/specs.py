@@ -120,7 +120,10 @@ def _read_spec_file(path: Path) -> str:
 
 def _bounded(data, what: str):
     """``data`` when it holds at most :data:`MAX_SPEC_VALUES` values nested at most :data:`MAX_SPEC_DEPTH`
-    deep (YAML aliases count each time they are used, so an alias bomb is refused); else ``ValueError``."""
+    deep (YAML aliases count each time they are used, so an alias bomb is refused) and no integer
+    beyond float range (every number of a schedule becomes a float); else ``ValueError``."""
+    import sys
+
     count, stack = 0, [(data, 0)]
     while stack:
         value, depth = stack.pop()
@@ -128,6 +131,12 @@ def _bounded(data, what: str):
         if count > MAX_SPEC_VALUES or depth > MAX_SPEC_DEPTH:
             raise ValueError(f"{what} is too large: a spec holds at most {MAX_SPEC_VALUES} values nested at most "
                              f"{MAX_SPEC_DEPTH} deep")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+            try:
+                size = f"{len(str(abs(value)))} digits"
+            except ValueError:  # more digits than Python writes out
+                size = f"over {sys.get_int_max_str_digits()} digits"
+            raise ValueError(f"{what} holds an integer too large for a float ({size})")
         if isinstance(value, dict):
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
@@ -137,13 +146,14 @@ def _bounded(data, what: str):
 
 def _json(content: str, what: str):
     try:
-        return _bounded(json.loads(content), what)
+        data = json.loads(content)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise ValueError(f"{what} is nested too deeply (a spec nests at most {MAX_SPEC_DEPTH} deep)") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise ValueError(f"{what} is not a usable JSON document: {exc}") from None
+    return _bounded(data, what)
 
 
 def _yaml(content: str, what: str):
@@ -153,11 +163,12 @@ def _yaml(content: str, what: str):
         raise ImportError(f"reading a YAML spec needs PyYAML, which is not installed: {YAML_HINT}",
                           name="yaml") from exc
     try:
-        return _bounded(yaml.safe_load(content), what)
+        data = yaml.safe_load(content)
     except yaml.YAMLError as exc:
         raise ValueError(f"{what} is not valid YAML: {exc}") from None
     except RecursionError:
         raise ValueError(f"{what} is nested too deeply (a spec nests at most {MAX_SPEC_DEPTH} deep)") from None
+    return _bounded(data, what)
 
 
 def spec_name(name) -> str:

@@ -121,3 +121,25 @@ def test_the_cli_reports_hostile_files_in_one_line(tmp_path):
         assert "Traceback" not in out.stderr, out.stderr
         assert out.stderr.startswith(("hfopt show: error: spec file", "hfopt show: error: cannot read spec file")), \
             out.stderr
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_an_integer_beyond_float_range_is_refused_at_parse(tmp_path, suffix):
+    huge = "1" + "0" * 400  # was an OverflowError traceback in hfopt plot
+    path = tmp_path / f"huge{suffix}"
+    path.write_text('{"name": "polynomial", "power": %s}' % huge if suffix == ".json" else f"name: polynomial\npower: {huge}\n")
+    with pytest.raises(ValueError, match=r"spec file '.*huge\.(json|yaml)' holds an integer too large for a float "
+                                         r"\(401 digits\)$"):
+        parse_spec(f"@{path}")
+    with pytest.raises(ValueError, match=r"^spec holds an integer too large for a float \(401 digits\)$"):
+        parse_spec('[{"name": "constant", "steps": %s}]' % huge)
+    assert parse_spec('{"name": "polynomial", "power": %d}' % 2**1000)["power"] == 2**1000  # within range: kept
+
+
+def test_the_cli_reports_a_huge_integer_in_a_spec_file_in_one_line(tmp_path):
+    path = tmp_path / "huge.json"
+    path.write_text('{"name": "polynomial", "num_warmup_steps": 1, "power": 1%s}' % ("0" * 400))
+    out = subprocess.run([sys.executable, "-m", "hfopt_core.cli", "plot", f"@{path}", "--steps", "10", "-o",
+                          str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "holds an integer too large for a float (401 digits)" in out.stderr

@@ -142,3 +142,11 @@ def test_a_saved_spec_is_bounded_like_a_spec_file():
     phases = [{"name": "constant", "steps": 5}, {"name": "constant_with_warmup", "num_warmup_steps": 4, "steps": 5}]
     restored = type(schedule).from_config({**config, "schedule": phases})  # an ordinary composite still loads
     assert [float(restored(step)) for step in (2, 7)] == pytest.approx([0.01, 0.01 * 2 / 4])
+
+
+def test_a_saved_integer_beyond_float_range_is_a_value_error():
+    schedule = get_scheduler("cosine", keras.optimizers.Adam(learning_rate=0.01), num_warmup_steps=2,
+                             num_training_steps=10)
+    config = schedule.get_config()
+    with pytest.raises(ValueError, match=r"a saved schedule spec holds an integer too large for a float \(401 digits\)"):
+        type(schedule).from_config({**config, "schedule": {**config["schedule"], "num_training_steps": 10**400}})
