@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch.optim import Optimizer
 
+from hfopt_core.plugin import argument_error
+
 # the unchecked implementations: ``AdamW`` checks its lists itself, once, and caches the result
 from .functional import _foreach_impl as adamw_foreach
 from .functional import _fused_impl as adamw_fused
@@ -198,8 +200,8 @@ class AdamW(Optimizer):
             raise TypeError("params must be an ordered collection (a list) of tensors or of dicts; a set's "
                             "order changes between runs, and with it which state goes to which parameter")
         if not isinstance(params, (Iterable, torch.Tensor)):
-            raise TypeError(f"params must be an iterable of tensors or of dicts (parameter groups), "
-                            f"got {params!r} ({type(params).__name__})")
+            raise argument_error("params", "an iterable of tensors or of dicts (parameter groups)", params,
+                                 wrong_type=True)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, correct_bias=correct_bias,
                         foreach=foreach, fused=fused)
         self._packed_steps: dict = {}
