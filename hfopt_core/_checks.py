@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 
 
 def plain_number(value):
@@ -60,6 +61,17 @@ def argument_error(name: str, requirement: str, value, *, wrong_type: bool = Fal
     """
     got = _describe(value) if wrong_type else _show(value)
     return (TypeError if wrong_type else ValueError)(f"{name} must be {requirement}, got {got}")
+
+
+_LARGEST_FLOAT = sys.float_info.max
+
+
+class _ShortInt(int):
+    """An int shown by its size when its repr would be long (``10**400`` is 401 digits)."""
+
+    def __repr__(self) -> str:
+        text = int.__repr__(self)
+        return text if len(text) <= 40 else f"an integer of {len(text.lstrip('-'))} digits ({text[:12]}...)"
 
 
 def _show(value) -> str:
@@ -112,7 +124,10 @@ def check_number(name: str, value, *, minimum=None, positive: bool = False, inte
         raise argument_error(name, f"{'an int' if integer else 'a real number'} ({what})", value, wrong_type=True)
     converted = int(converted) if isinstance(converted, numbers.Integral) else float(converted)
     requirement = _requirement(what, minimum, positive, maximum, below)
-    if not math.isfinite(converted):
+    if isinstance(converted, int) and abs(converted) > _LARGEST_FLOAT:  # every use of a number does float math
+        raise argument_error(name, f"a {what} within float range (magnitude <= {_LARGEST_FLOAT:.3g})",
+                             _ShortInt(converted))
+    if isinstance(converted, float) and not math.isfinite(converted):
         raise argument_error(name, f"a finite {what}", converted)
     if ((positive and not converted > 0) or (minimum is not None and converted < minimum)
             or (maximum is not None and converted > maximum) or (below is not None and not converted < below)):

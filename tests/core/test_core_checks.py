@@ -53,3 +53,16 @@ def test_argument_error_gives_the_same_form_for_any_rule():
     assert type(error) is ValueError and str(error) == "mode must be 'min' or 'max', got 'avg'"
     error = argument_error("betas", "a pair of numbers", [0.9], wrong_type=True)
     assert type(error) is TypeError and str(error) == "betas must be a pair of numbers, got list [0.9]"
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"integer": True}, {"integer": True, "maximum": 10}, {"minimum": 0}])
+@pytest.mark.parametrize("value", [10**400, -(10**400)])
+def test_integers_beyond_float_range_are_value_errors_shown_by_their_size(kwargs, value):
+    with pytest.raises(ValueError, match=r"^steps must be a number within float range .*, got an integer of 401 "
+                                         r"digits \((-)?100000000000\.\.\.\)$"):
+        check_number("steps", value, **kwargs)
+
+
+def test_large_integers_within_float_range_stay_exact():
+    assert check_number("steps", 10**30, integer=True) == 10**30
+    assert check_number("steps", 2**63 - 1, integer=True, minimum=0) == 2**63 - 1
