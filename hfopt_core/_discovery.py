@@ -32,9 +32,23 @@ def resolve(import_string: str):
     return pkgutil.resolve_name(import_string)
 
 
+#: the most characters of an exception's message a reason repeats
+MAX_REASON = 500
+
+
 def describe_exception(exc: BaseException) -> str:
-    """``"Type: message"`` (or ``"Type"`` when the message is empty), for reasons and warnings."""
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    """``"Type: message"`` (or ``"Type"`` when the message is empty), for reasons and warnings.
+
+    A plugin's exception is untrusted: its message is put on one line and cut to
+    :data:`MAX_REASON` characters, and one whose ``str()`` itself raises is named by its type alone.
+    """
+    try:
+        message = " ".join(str(exc).split())
+    except BaseException:  # noqa: BLE001 - a hostile __str__ must not break the report
+        message = "(its message cannot be shown)"
+    if len(message) > MAX_REASON:
+        message = f"{message[:MAX_REASON]}... ({len(message)} characters)"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def metadata():

@@ -62,3 +62,27 @@ def test_a_plugin_giving_exactly_the_limit_is_fine(site):
     listed = {p.name: p for p in hfopt_core.list_plugins()}
     assert listed["acme-many"].status == "ok"
     assert f"acme_{MAX_SPECS - 1}" in hfopt_core.get_manager().names("schedule")
+
+
+IMPORT_RAISES = """
+class Hostile(Exception):
+    def __str__(self):
+        raise RuntimeError("no message for you")
+
+raise {error}
+"""
+
+
+@pytest.mark.parametrize(("error", "reason"), [
+    ("Hostile()", "failed to import 'acme_raises': Hostile: (its message cannot be shown)"),
+    ("ImportError('line one\\n  line two\\n' + 'x' * 5000)",
+     "failed to import 'acme_raises': ImportError: line one line two xxxx"),
+])
+def test_an_import_error_is_one_bounded_line_even_when_its_message_is_hostile(site, capsys, error, reason):
+    make_dist(site, "acme-raises", "1.0", "acme_raises", IMPORT_RAISES.format(error=error))
+    with pytest.warns(HfoptPluginWarning):
+        listed = {p.name: p for p in hfopt_core.list_plugins()}
+    assert listed["acme-raises"].status == "broken"
+    assert listed["acme-raises"].reason.startswith(reason), listed["acme-raises"].reason
+    assert "\n" not in listed["acme-raises"].reason and len(listed["acme-raises"].reason) < 700
+    assert cli_main(["doctor"]) == 1 and "acme-raises==1.0 is broken" in capsys.readouterr().out
