@@ -56,7 +56,7 @@ def test_argument_error_gives_the_same_form_for_any_rule():
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"integer": True}, {"integer": True, "maximum": 10}, {"minimum": 0}])
-@pytest.mark.parametrize("value", [10**400, -(10**400)])
+@pytest.mark.parametrize("value", [10**400, -(10**400)], ids=["10**400", "-10**400"])
 def test_integers_beyond_float_range_are_value_errors_shown_by_their_size(kwargs, value):
     with pytest.raises(ValueError, match=r"^steps must be a number within float range .*, got an integer of 401 "
                                          r"digits \((-)?100000000000\.\.\.\)$"):
