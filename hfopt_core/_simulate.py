@@ -203,7 +203,10 @@ def check(simulation: Simulation, warmup_given: bool = False) -> list[str]:
         length = updates - start if length is None else length
         warmup = phase.get("num_warmup_steps")
         where = f"phase {index} ({phase['name']})" if isinstance(canonical, list) else phase["name"]
-        if isinstance(warmup, int) and warmup >= length and "num_warmup_steps" in _takes(phase["name"]):
+        # a warmup filling a phase that hands over to the next one is the documented pattern (warmup, then cosine)
+        hands_over = isinstance(canonical, list) and index < len(phases) - 1
+        if (isinstance(warmup, int) and (warmup > length if hands_over else warmup >= length)
+                and "num_warmup_steps" in _takes(phase["name"])):
             span = f"its {length} steps" if isinstance(canonical, list) else f"the run ({updates} updates)"
             found.append(f"{where}: num_warmup_steps={warmup} is not shorter than {span}: the lr never "
                          f"reaches its peak")

@@ -127,6 +127,19 @@ def test_classic_mistakes_are_warned_about(capsys, argv, message):
         assert err.startswith("warning: ") and message in err
 
 
+def test_a_warmup_phase_handing_over_at_its_peak_is_not_a_mistake(capsys):
+    # the issue's own example: a 100-step warmup phase, then a cosine from the peak
+    spec = ('[{"name": "constant_with_warmup", "num_warmup_steps": 100, "steps": 100}, '
+            '{"name": "cosine", "num_warmup_steps": 0}]')
+    assert main(["simulate", spec, "--steps", "1000"]) == 0
+    err = capsys.readouterr().err
+    assert "not shorter" not in err and "lr is 0 at the first update" in err
+    # the same warmup as the last phase never reaches its peak: that one is reported
+    assert main(["simulate", '[{"name": "constant", "steps": 900}, '
+                             '{"name": "constant_with_warmup", "num_warmup_steps": 100}]', "--steps", "1000"]) == 0
+    assert "phase 1 (constant_with_warmup): num_warmup_steps=100 is not shorter than its 100 steps" in capsys.readouterr().err
+
+
 def test_a_floor_above_the_peak_is_what_the_lrs_show():
     # the warning's claim, checked on the simulated lrs: group 1's lr rises to the floor
     run = simulate("cosine_with_min_lr", 20, warmup=1, settings={"min_lr": 0.01, "per_group": True},
