@@ -150,3 +150,100 @@ def check_plugin(module: str, distribution: str | None = None, schedule_kwargs: 
     if problems:
         raise AssertionError(f"{module} does not conform:\n- " + "\n- ".join(problems))
     return specs
+
+
+def run_readme_examples(path) -> int:
+    """Run every fenced ```` ```python ```` block of a README, each in a fresh namespace; returns their count.
+
+    Args:
+        path: the README file (``str`` or ``pathlib.Path``), read as UTF-8.
+
+    Raises ``AssertionError`` when the file shows no python block; an example's own exception
+    propagates, its traceback naming the README.
+    """
+    import re
+    from pathlib import Path
+
+    path = Path(path)
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+    assert blocks, f"{path.name} shows a python example"
+    for block in blocks:
+        exec(compile(block, str(path), "exec"), {})
+    return len(blocks)
+
+
+def _approx_equal(got: float, want: float, rel: float, abs_: float) -> bool:
+    """pytest.approx's rule: ``|got - want| <= max(rel * |want|, abs_)`` (equal infinities match)."""
+    return got == want or abs(got - want) <= max(rel * abs(want), abs_)
+
+
+def check_schedule_closed_form(name: str, closed_form, cases=({},), *, factory=None,
+                               num_warmup_steps: int | None = 4, num_training_steps: int | None = 20,
+                               steps=(0, 1, 2, 3, 4, 5, 9, 12, 19, 20, 30), torch_case=None,
+                               torch_steps: int = 22, lr: float = 0.5,
+                               rel: float = 1e-12, abs: float = 1e-15) -> None:
+    """Assert that schedule ``name`` follows ``closed_form(step, **step_counts, **kwargs)``.
+
+    Args:
+        name: the registered schedule name given to ``get_scheduler``.
+        closed_form: ``closed_form(step, **step_counts, **kwargs) -> multiplier``, written by the
+            test from the schedule's formula (never from its code).
+        cases: the ``scheduler_specific_kwargs`` dicts to check. Defaults to ``({},)``.
+        factory: the schedule's factory, called directly as ``factory(None, **step_counts,
+            **kwargs)`` and required to give the same values; ``None`` (default) skips that.
+        num_warmup_steps: passed to ``get_scheduler``, the factory and the closed form; ``None``
+            passes nothing (for schedules without warmup). Defaults to 4.
+        num_training_steps: likewise; defaults to 20.
+        steps: the steps at which the plain step function is compared. Defaults to a spread over 0..30.
+        torch_case: ``kwargs`` or ``(scheduler_kwargs, closed_form_kwargs)`` for the torch check
+            (when the schedule takes arguments the closed form spells otherwise, e.g. ``min_lr`` for
+            ``min_lr_rate``); defaults to ``None``, meaning ``cases[0]``.
+        torch_steps: optimizer steps of the torch check. Defaults to 22.
+        lr: the torch optimizer's learning rate. Defaults to 0.5.
+        rel, abs: tolerances of every comparison with the closed form. Default ``1e-12``, ``1e-15``.
+
+    Checks, for each case: ``get_scheduler(name, None, ...)`` is the closed form at ``steps``, the
+    factory called directly gives equal values, and the step function survives a pickle round
+    trip. When torch is importable: ``get_scheduler(name, optimizer, ...)`` sets the optimizer's lr to
+    ``lr * closed_form(step)`` for ``torch_steps`` steps, and a scheduler rebuilt from its
+    ``state_dict()`` resumes at the same epoch and lr. Raises ``AssertionError`` naming the case and step.
+    """
+    import importlib.util
+
+    from . import get_scheduler
+
+    common = {k: v for k, v in (("num_warmup_steps", num_warmup_steps),
+                                ("num_training_steps", num_training_steps)) if v is not None}
+    for kwargs in cases:
+        fn = get_scheduler(name, None, **common, scheduler_specific_kwargs=kwargs)
+        direct = None if factory is None else factory(None, **common, **kwargs)
+        for step in steps:
+            want, got = closed_form(step, **common, **kwargs), fn(step)
+            assert _approx_equal(got, want, rel, abs), \
+                f"schedule {name!r} {kwargs}: step {step} gives {got!r}, the closed form {want!r}"
+            if direct is not None:
+                assert direct(step) == got, \
+                    f"schedule {name!r} {kwargs}: the factory called directly gives {direct(step)!r} at step {step}, get_scheduler {got!r}"
+        restored = pickle.loads(pickle.dumps(fn))
+        assert [restored(step) for step in steps] == [fn(step) for step in steps], \
+            f"schedule {name!r} {kwargs}: the unpickled step function gives other values"
+    if importlib.util.find_spec("torch") is None:
+        return
+    import torch
+
+    if torch_case is None:
+        torch_case = cases[0]
+    kwargs, expect = torch_case if isinstance(torch_case, tuple) else (torch_case, torch_case)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = get_scheduler(name, optimizer, **common, scheduler_specific_kwargs=kwargs)
+    for step in range(torch_steps):
+        want, got = lr * closed_form(step, **common, **expect), optimizer.param_groups[0]["lr"]
+        assert _approx_equal(got, want, rel, abs), \
+            f"schedule {name!r} {kwargs} on torch: step {step} sets lr {got!r}, the closed form {want!r}"
+        optimizer.step()
+        scheduler.step()
+    rebuilt = get_scheduler(name, optimizer, **common, scheduler_specific_kwargs=kwargs)
+    rebuilt.load_state_dict(scheduler.state_dict())
+    assert rebuilt.last_epoch == torch_steps and rebuilt.get_last_lr() == scheduler.get_last_lr(), \
+        f"schedule {name!r} on torch: the rebuilt scheduler resumes at epoch {rebuilt.last_epoch} " \
+        f"lr {rebuilt.get_last_lr()}, not {torch_steps} {scheduler.get_last_lr()}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -326,7 +325,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_the_readme_example_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    from hfopt_core.testing import run_readme_examples
+
+    run_readme_examples(README)

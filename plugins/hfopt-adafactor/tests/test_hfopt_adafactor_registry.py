@@ -1,7 +1,6 @@
 """hfopt-adafactor through the registry: discovery stays torch-free, get_optimizer, the facade."""
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -66,7 +65,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_the_readme_example_runs(fresh_manager):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    from hfopt_core.testing import run_readme_examples
+
+    run_readme_examples(README)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import io
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -326,7 +325,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_the_readme_example_runs(fresh_manager):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    from hfopt_core.testing import run_readme_examples
+
+    run_readme_examples(README)

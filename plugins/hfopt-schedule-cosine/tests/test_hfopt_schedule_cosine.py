@@ -8,20 +8,18 @@ which is transformers' documented schedule), never from the plugin's own code.
 from __future__ import annotations
 
 import math
-import pickle
 import re
 from pathlib import Path
 
 import pytest
 
 from hfopt_core import get_scheduler
-from hfopt_core.testing import check_plugin
+from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_cosine import get_cosine_schedule_with_warmup
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 W = 4  # num_warmup_steps
 T = 20  # num_training_steps
-COMMON = dict(num_warmup_steps=W, num_training_steps=T)  # what get_scheduler passes
 
 
 def closed_form(step, num_warmup_steps, num_training_steps, num_cycles=0.5):
@@ -34,35 +32,18 @@ def closed_form(step, num_warmup_steps, num_training_steps, num_cycles=0.5):
 STEPS = [0, 2, 4, 5, 9, 12, 19, 20, 30]
 
 
-@pytest.mark.parametrize("kwargs", [
+CASES = [  # scheduler_specific_kwargs checked against the closed form
     {},
     {'num_cycles': 0.5},
     {'num_cycles': 2},
-])
-def test_step_function_is_the_closed_form(kwargs):
-    fn = get_scheduler("cosine", None, **COMMON, scheduler_specific_kwargs=kwargs)
-    direct = get_cosine_schedule_with_warmup(None, **COMMON, **kwargs)
-    for step in STEPS:
-        want = closed_form(step, **COMMON, **kwargs)
-        assert fn(step) == pytest.approx(want, rel=1e-12, abs=1e-15), step
-        assert direct(step) == fn(step)
-    restored = pickle.loads(pickle.dumps(fn))
-    assert [restored(step) for step in STEPS] == [fn(step) for step in STEPS]
+]
 
 
-def test_torch_scheduler_follows_the_closed_form():
-    torch = pytest.importorskip("torch")
-    lr, kwargs = 0.5, {"num_cycles": 1.5}
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    scheduler = get_scheduler("cosine", optimizer, **COMMON, scheduler_specific_kwargs=kwargs)
-    for step in range(22):
-        want = lr * closed_form(step, **COMMON, **kwargs)
-        assert optimizer.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12, abs=1e-15), step
-        optimizer.step()
-        scheduler.step()
-    rebuilt = get_scheduler("cosine", optimizer, **COMMON, scheduler_specific_kwargs=kwargs)
-    rebuilt.load_state_dict(scheduler.state_dict())
-    assert rebuilt.last_epoch == 22 and rebuilt.get_last_lr() == scheduler.get_last_lr()
+def test_the_schedule_follows_its_closed_form():
+    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
+    check_schedule_closed_form("cosine", closed_form, CASES, factory=get_cosine_schedule_with_warmup,
+                               num_warmup_steps=W, num_training_steps=T, steps=STEPS,
+                               torch_case={"num_cycles": 1.5}, torch_steps=22)
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
@@ -78,7 +59,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    run_readme_examples(README)

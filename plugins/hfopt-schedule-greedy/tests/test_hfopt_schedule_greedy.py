@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hfopt_core import FrameworkError, get_scheduler
-from hfopt_core.testing import check_plugin
+from hfopt_core.testing import check_plugin, run_readme_examples
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 KWARGS = {"patience": 1, "factor": 0.5, "min_lr": 0.25, "max_lr": 4.0}
@@ -59,7 +59,4 @@ def test_plugin_conforms():
 
 def test_the_readme_example_runs():
     pytest.importorskip("torch")
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    run_readme_examples(README)

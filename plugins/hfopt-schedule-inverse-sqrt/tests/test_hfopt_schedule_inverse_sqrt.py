@@ -8,19 +8,16 @@ which is transformers' documented schedule), never from the plugin's own code.
 from __future__ import annotations
 
 import math
-import pickle
 import re
 from pathlib import Path
 
 import pytest
 
-from hfopt_core import get_scheduler
-from hfopt_core.testing import check_plugin
+from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_inverse_sqrt import get_inverse_sqrt_schedule
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 W = 4  # num_warmup_steps
-COMMON = dict(num_warmup_steps=W)  # what get_scheduler passes
 
 
 def closed_form(step, num_warmup_steps, timescale=None):
@@ -34,34 +31,17 @@ def closed_form(step, num_warmup_steps, timescale=None):
 STEPS = [0, 2, 4, 5, 9, 20, 1000]
 
 
-@pytest.mark.parametrize("kwargs", [
+CASES = [  # scheduler_specific_kwargs checked against the closed form
     {},
     {'timescale': 50},
-])
-def test_step_function_is_the_closed_form(kwargs):
-    fn = get_scheduler("inverse_sqrt", None, **COMMON, scheduler_specific_kwargs=kwargs)
-    direct = get_inverse_sqrt_schedule(None, **COMMON, **kwargs)
-    for step in STEPS:
-        want = closed_form(step, **COMMON, **kwargs)
-        assert fn(step) == pytest.approx(want, rel=1e-12, abs=1e-15), step
-        assert direct(step) == fn(step)
-    restored = pickle.loads(pickle.dumps(fn))
-    assert [restored(step) for step in STEPS] == [fn(step) for step in STEPS]
+]
 
 
-def test_torch_scheduler_follows_the_closed_form():
-    torch = pytest.importorskip("torch")
-    lr, kwargs = 0.5, {"timescale": 3}
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
-    scheduler = get_scheduler("inverse_sqrt", optimizer, **COMMON, scheduler_specific_kwargs=kwargs)
-    for step in range(12):
-        want = lr * closed_form(step, **COMMON, **kwargs)
-        assert optimizer.param_groups[0]["lr"] == pytest.approx(want, rel=1e-12, abs=1e-15), step
-        optimizer.step()
-        scheduler.step()
-    rebuilt = get_scheduler("inverse_sqrt", optimizer, **COMMON, scheduler_specific_kwargs=kwargs)
-    rebuilt.load_state_dict(scheduler.state_dict())
-    assert rebuilt.last_epoch == 12 and rebuilt.get_last_lr() == scheduler.get_last_lr()
+def test_the_schedule_follows_its_closed_form():
+    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
+    check_schedule_closed_form("inverse_sqrt", closed_form, CASES, factory=get_inverse_sqrt_schedule,
+                               num_warmup_steps=W, num_training_steps=None, steps=STEPS,
+                               torch_case={"timescale": 3}, torch_steps=12)
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
@@ -77,7 +57,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    run_readme_examples(README)

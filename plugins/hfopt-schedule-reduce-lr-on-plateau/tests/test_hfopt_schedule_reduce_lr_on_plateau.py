@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hfopt_core import FrameworkError, get_scheduler
-from hfopt_core.testing import check_plugin
+from hfopt_core.testing import check_plugin, run_readme_examples
 from hfopt_schedule_reduce_lr_on_plateau import get_reduce_on_plateau_schedule
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -58,7 +58,4 @@ def test_plugin_conforms():
 
 def test_the_readme_example_runs():
     pytest.importorskip("torch")
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    run_readme_examples(README)

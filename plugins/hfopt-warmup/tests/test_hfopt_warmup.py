@@ -1,7 +1,6 @@
 """WarmUp: transformers 4.57.6's numbers, a config that restores the nested schedule, the warmup schedule by name."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +96,6 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 @pytest.mark.skipif(LEGACY, reason="the README's example is Keras 3 code (tf-keras: import tf_keras as keras)")
 def test_the_readme_example_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(README), "exec"), {})
+    from hfopt_core.testing import run_readme_examples
+
+    run_readme_examples(README)

@@ -3,19 +3,32 @@
 Named after the package (rename it with the package) so that several plugins made from this
 template can be tested in one pytest run.
 """
+from pathlib import Path
+
 import pytest
 
 from hfopt_core import get_optimizer, get_scheduler
-from hfopt_core.testing import check_plugin
+from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
+from my_hfopt_plugin.schedule import get_exponential_schedule
 
 
 def test_plugin_conforms():
     check_plugin("my_hfopt_plugin.plugin", distribution="my-hfopt-plugin")
 
 
+def exponential_closed_form(step, num_warmup_steps, half_life=1000.0):
+    """The schedule's formula (the module docstring), written independently of its code."""
+    if step < num_warmup_steps:
+        return step / max(1, num_warmup_steps)
+    return 0.5 ** ((step - num_warmup_steps) / half_life)
+
+
 def test_schedule_closed_form():
     fn = get_scheduler("exponential", None, num_warmup_steps=10, scheduler_specific_kwargs={"half_life": 5})
     assert [fn(t) for t in (5, 10, 15, 20)] == [0.5, 1.0, 0.5, 0.25]
+    check_schedule_closed_form("exponential", exponential_closed_form, [{}, {"half_life": 5}],
+                               factory=get_exponential_schedule, num_warmup_steps=4, num_training_steps=None,
+                               steps=[0, 2, 4, 5, 9, 20, 30], torch_case={"half_life": 3})
 
 
 def test_optimizer_steps_against_the_gradient_sign():
@@ -31,11 +44,4 @@ def test_optimizer_steps_against_the_gradient_sign():
 
 
 def test_the_readme_example_runs():
-    import re
-    from pathlib import Path
-
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    blocks = re.findall(r"```python\n(.*?)```", readme.read_text(), re.S)
-    assert blocks, "README.md shows a python example"
-    for block in blocks:
-        exec(compile(block, str(readme), "exec"), {})
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
