@@ -22,6 +22,8 @@ PLOT_EXTRA_HINT = "pip install 'hfopt-core[plot]'"
 MAX_POINTS = 2001
 #: The largest step count (and integer setting) accepted: 2**53, beyond which float steps are not exact.
 MAX_STEPS = 2**53
+#: The longest ``--set`` value read (numbers beyond float range are refused anyway).
+MAX_SETTING_CHARACTERS = 400
 
 
 def _check_setting(key: str, value):
@@ -44,7 +46,11 @@ def parse_settings(pairs) -> dict:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise ValueError(f"--set expects key=value with an identifier key, got {pair!r}")
+            shown = pair if len(pair) <= 60 else f"{pair[:57]}... ({len(pair)} characters)"
+            raise ValueError(f"--set expects key=value with an identifier key, got {shown!r}")
+        if len(text) > MAX_SETTING_CHARACTERS:
+            raise ValueError(f"--set {key}: a value of {len(text)} characters is too long "
+                             f"(at most {MAX_SETTING_CHARACTERS})")
         try:
             value = ast.literal_eval(text.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):

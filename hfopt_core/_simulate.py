@@ -11,12 +11,14 @@ stepped, up to :data:`MAX_STEPPED` updates.
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ._arguments import count, positive_float
 from ._plot import MAX_POINTS
 from .api import get_scheduler
 from .manager import get_manager
@@ -311,7 +313,10 @@ def run(args) -> int:
     group_lrs = parse_group_lrs(args.group_lr) if args.group_lr is not None else (args.lr or 1.0,)
     warmup = args.warmup
     if isinstance(warmup, str) and warmup.strip().isdigit():
-        warmup = int(warmup)
+        try:
+            warmup = count("--warmup")(warmup)
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(str(error)) from None
     simulation = simulate(args.spec, updates, warmup=warmup, settings=parse_settings(args.set), group_lrs=group_lrs)
     print(f"{args.spec}: {length}" + (f", warmup {warmup}" if warmup is not None else ""))
     print(format_table(simulation, rows=args.rows))
@@ -330,17 +335,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("simulate", help="dry-run a schedule spec: the lr of every parameter group at every "
                                         "optimizer update (table, -o PNG) and warnings about classic mistakes")
     p.add_argument("spec", help="a schedule name, a JSON spec, or @file.json / @file.yaml")
-    p.add_argument("--steps", type=int, help="number of optimizer updates (default 1000)")
-    p.add_argument("--epochs", type=float, help="epochs (with --batches, instead of --steps)")
-    p.add_argument("--batches", type=int, help="batches per epoch (with --epochs)")
-    p.add_argument("--grad-accum", type=int, default=1,
+    p.add_argument("--steps", type=count("--steps"), help="number of optimizer updates (default 1000)")
+    p.add_argument("--epochs", type=positive_float("--epochs"), help="epochs (with --batches, instead of --steps)")
+    p.add_argument("--batches", type=count("--batches", minimum=1), help="batches per epoch (with --epochs)")
+    p.add_argument("--grad-accum", type=count("--grad-accum", minimum=1), default=1,
                    help="gradient accumulation: batches per optimizer update (default 1); updates = "
                         "ceil(epochs * ceil(batches / grad_accum)), as transformers and Lightning count them")
     p.add_argument("--warmup", help="num_warmup_steps: a number or a percentage such as 10%% (default: none)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a scheduler_specific_kwargs entry (Python literal or string), repeatable")
-    p.add_argument("--lr", type=float, help="the optimizer's lr (default 1: multipliers)")
+    p.add_argument("--lr", type=positive_float("--lr"), help="the optimizer's lr (default 1: multipliers)")
     p.add_argument("--group-lr", metavar="LR,LR,...", help="one parameter group per lr, e.g. 1e-3,1e-4")
-    p.add_argument("--rows", type=int, default=20, help="table rows for long runs (default 20; all when fewer)")
+    p.add_argument("--rows", type=count("--rows", minimum=1), default=20, help="table rows for long runs (default 20; all when fewer)")
     p.add_argument("-o", "--output", help="also draw the curves as a PNG (needs hfopt-core[plot])")
     p.set_defaults(run=run)

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+from ._arguments import count, positive_float
 from .errors import HfoptError
 from .manager import get_manager
 
@@ -124,32 +125,6 @@ def _plot(args) -> int:
     return 0
 
 
-def _count(option: str):
-    """An argparse type: a non-negative int of at most 2**53 steps, else an error naming ``option``."""
-    def parse(text: str) -> int:
-        from ._plot import MAX_STEPS
-
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{option} must be an integer, got {text[:40]!r}") from None
-        if not 0 <= value <= MAX_STEPS:
-            shown = text if len(text) <= 30 else text[:27] + "..."
-            raise argparse.ArgumentTypeError(f"{option} must be between 0 and {MAX_STEPS}, got {shown}")
-        return value
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--lr must be a number, got {text[:40]!r}") from None
-    if not (value > 0 and value < float("inf")):
-        raise argparse.ArgumentTypeError(f"--lr must be a positive finite number, got {text[:40]}")
-    return value
-
-
 def main(argv=None) -> int:
     """Entry point of the ``hfopt`` console script. Returns the exit code."""
     parser = argparse.ArgumentParser(prog="hfopt", description="hfopt plugin registry")
@@ -175,14 +150,14 @@ def main(argv=None) -> int:
                                          "hfopt-core[plot]) or write them as CSV")
     p_plot.add_argument("names", nargs="+", metavar="NAME",
                         help="schedule names or aliases, or specs (JSON, @file.json, @file.yaml), on one chart")
-    p_plot.add_argument("--warmup", type=_count("--warmup"), default=100, help="num_warmup_steps (default 100)")
-    p_plot.add_argument("--steps", type=_count("--steps"), default=1000,
+    p_plot.add_argument("--warmup", type=count("--warmup"), default=100, help="num_warmup_steps (default 100)")
+    p_plot.add_argument("--steps", type=count("--steps"), default=1000,
                         help="num_training_steps, last step drawn (default 1000); runs longer than 2000 steps "
                              "are drawn at 2001 evenly spaced steps")
     p_plot.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a scheduler_specific_kwargs entry (Python literal or string), repeatable; "
                              "goes to every named schedule that accepts KEY")
-    p_plot.add_argument("--lr", type=_positive_float, help="peak learning rate: draw lr * multiplier (default: multipliers)")
+    p_plot.add_argument("--lr", type=positive_float("--lr"), help="peak learning rate: draw lr * multiplier (default: multipliers)")
     p_plot.add_argument("-o", "--output", help="output file, - for standard output (default curve.png; with --csv, "
                                                "standard output)")
     p_plot.add_argument("--csv", action="store_true", help="write the values as CSV instead of a PNG")

@@ -226,3 +226,26 @@ def test_without_torch_the_plain_form_gives_the_same_lrs(monkeypatch):
     plain = simulate("cosine", 50, warmup=5, group_lrs=(0.1, 0.01))
     assert plain.steps == with_torch.steps
     assert [lr for row in plain.lrs for lr in row] == pytest.approx([lr for row in with_torch.lrs for lr in row], rel=1e-12)
+
+
+HUGE = "9" * 5000  # past Python's 4300-digit int conversion limit
+
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (["simulate", "cosine", "--steps", "100", "--warmup", HUGE], "--warmup"),
+    (["simulate", "cosine", "--steps", HUGE], "--steps"),
+    (["simulate", "cosine", "--epochs", HUGE, "--batches", "3"], "--epochs"),
+    (["simulate", "cosine", "--epochs", "1", "--batches", HUGE], "--batches"),
+    (["simulate", "cosine", "--steps", "10", "--rows", "0"], "--rows"),
+    (["simulate", "cosine", "--steps", "10", "--lr", "nan"], "--lr"),
+    (["plot", "cosine", "--steps", "100", "--set", f"num_cycles={HUGE}", "--csv"], "--set num_cycles"),
+    (["plot", "cosine", "--lr", HUGE, "--csv"], "--lr"),
+])
+def test_huge_or_bad_numbers_are_cli_errors_naming_the_option_without_echoing_them(capsys, argv, option):
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own exit for a bad option value
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code in (1, 2) and option in err and "Traceback" not in err
+    assert HUGE not in err and len(err) < 600
