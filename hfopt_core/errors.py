@@ -27,7 +27,8 @@ class UnknownNameError(HfoptError, ValueError):
             hint = f"It is provided by the distribution {distribution!r}:\n    pip install {distribution}"
         self.kind, self.name, self.installed = kind, name, tuple(installed)
         self.suggestion, self.distribution, self.hint = suggestion, distribution, hint
-        first = f"Unknown {kind} {name!r}."
+        shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:77]}... ({len(name)} characters)"
+        first = f"Unknown {kind} {shown}."
         if suggestion:
             first += f" Did you mean {suggestion!r}?"
         lines = [first]

@@ -113,3 +113,13 @@ def test_missing_framework_says_which_extra_to_install(monkeypatch):
             get_optimizer("needs_torch", [])
     finally:
         set_manager(old)
+
+
+def test_an_unknown_name_from_a_file_is_not_echoed_in_full():
+    from hfopt_core import get_scheduler
+
+    name = "x" * 1_000_000  # e.g. a tampered config's schedule name
+    with pytest.raises(UnknownNameError) as info:
+        get_scheduler(name, None, 1, 10)
+    message = str(info.value)
+    assert len(message) < 2_000 and "(1000000 characters)" in message and info.value.name == name
