@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-constant-with-warmup, runnable alone:
+"""Tests of hfopt-schedule-constant-with-warmup, runnable alone: pytest plugins/hfopt-schedule-constant-with-warmup
 
-    pytest plugins/hfopt-schedule-constant-with-warmup
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import re
 from pathlib import Path
@@ -15,9 +11,6 @@ import pytest
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_constant_with_warmup import get_constant_schedule_with_warmup
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-
 
 def closed_form(step, num_warmup_steps):
     if step < num_warmup_steps:
@@ -25,19 +18,10 @@ def closed_form(step, num_warmup_steps):
     return 1.0
 
 
-STEPS = [0, 1, 3, 4, 5, 100]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("constant_with_warmup", closed_form, CASES,
-                               factory=get_constant_schedule_with_warmup, num_warmup_steps=W,
-                               num_training_steps=None, steps=STEPS, torch_case={}, torch_steps=8)
+    check_schedule_closed_form("constant_with_warmup", closed_form, [{}],
+                               factory=get_constant_schedule_with_warmup, num_training_steps=None,
+                               steps=[0, 1, 3, 4, 5, 100], torch_case={}, torch_steps=8)
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
@@ -53,4 +37,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-constant, runnable alone:
+"""Tests of hfopt-schedule-constant, runnable alone: pytest plugins/hfopt-schedule-constant
 
-    pytest plugins/hfopt-schedule-constant
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import re
 from pathlib import Path
@@ -15,26 +11,15 @@ import pytest
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_constant import get_constant_schedule
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
 
 def closed_form(step):
     return 1.0
 
 
-STEPS = [0, 1, 5, 1000]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("constant", closed_form, CASES, factory=get_constant_schedule,
-                               num_warmup_steps=None, num_training_steps=None, steps=STEPS, torch_case={},
-                               torch_steps=5)
+    check_schedule_closed_form("constant", closed_form, [{}], factory=get_constant_schedule,
+                               num_warmup_steps=None, num_training_steps=None, steps=[0, 1, 5, 1000],
+                               torch_case={}, torch_steps=5)
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
@@ -50,4 +35,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

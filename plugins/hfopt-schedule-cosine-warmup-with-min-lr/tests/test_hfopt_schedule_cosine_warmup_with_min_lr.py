@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-cosine-warmup-with-min-lr, runnable alone:
+"""Tests of hfopt-schedule-cosine-warmup-with-min-lr, runnable alone: pytest plugins/hfopt-schedule-cosine-warmup-with-min-lr
 
-    pytest plugins/hfopt-schedule-cosine-warmup-with-min-lr
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import math
 import re
@@ -16,10 +12,6 @@ import pytest
 from hfopt_core import get_scheduler
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_cosine_warmup_with_min_lr import get_cosine_with_min_lr_schedule_with_warmup_lr_rate
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-T = 20  # num_training_steps
 
 
 def closed_form(step, num_warmup_steps, num_training_steps, min_lr_rate, warmup_lr_rate=None, num_cycles=0.5):
@@ -32,20 +24,11 @@ def closed_form(step, num_warmup_steps, num_training_steps, min_lr_rate, warmup_
     return max(0.0, factor * (1.0 - min_lr_rate) + min_lr_rate)
 
 
-STEPS = [0, 1, 3, 4, 5, 12, 19, 20]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {'min_lr_rate': 0.1},
-    {'min_lr_rate': 0.1, 'warmup_lr_rate': 0.2},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("cosine_warmup_with_min_lr", closed_form, CASES,
+    check_schedule_closed_form("cosine_warmup_with_min_lr", closed_form,
+                               [{'min_lr_rate': 0.1}, {'min_lr_rate': 0.1, 'warmup_lr_rate': 0.2}],
                                factory=get_cosine_with_min_lr_schedule_with_warmup_lr_rate,
-                               num_warmup_steps=W, num_training_steps=T, steps=STEPS,
+                               steps=[0, 1, 3, 4, 5, 12, 19, 20],
                                torch_case={"min_lr_rate": 0.2, "warmup_lr_rate": 0.1}, torch_steps=22)
 
 
@@ -64,4 +47,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-cosine-with-min-lr, runnable alone:
+"""Tests of hfopt-schedule-cosine-with-min-lr, runnable alone: pytest plugins/hfopt-schedule-cosine-with-min-lr
 
-    pytest plugins/hfopt-schedule-cosine-with-min-lr
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import math
 import re
@@ -16,10 +12,6 @@ import pytest
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_cosine_with_min_lr import get_cosine_with_min_lr_schedule_with_warmup
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-T = 20  # num_training_steps
-
 
 def closed_form(step, num_warmup_steps, num_training_steps, min_lr_rate, num_cycles=0.5):
     if step < num_warmup_steps:
@@ -29,20 +21,11 @@ def closed_form(step, num_warmup_steps, num_training_steps, min_lr_rate, num_cyc
     return max(0.0, factor * (1.0 - min_lr_rate) + min_lr_rate)
 
 
-STEPS = [0, 2, 4, 5, 9, 12, 19, 20]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {'min_lr_rate': 0.1},
-    {'min_lr_rate': 0.0, 'num_cycles': 1.0},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("cosine_with_min_lr", closed_form, CASES,
-                               factory=get_cosine_with_min_lr_schedule_with_warmup, num_warmup_steps=W,
-                               num_training_steps=T, steps=STEPS,
+    check_schedule_closed_form("cosine_with_min_lr", closed_form,
+                               [{'min_lr_rate': 0.1}, {'min_lr_rate': 0.0, 'num_cycles': 1.0}],
+                               factory=get_cosine_with_min_lr_schedule_with_warmup,
+                               steps=[0, 2, 4, 5, 9, 12, 19, 20],
                                torch_case=({"min_lr": 0.05}, {"min_lr_rate": 0.1}), torch_steps=22)
 
 
@@ -60,4 +43,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-cosine, runnable alone:
+"""Tests of hfopt-schedule-cosine, runnable alone: pytest plugins/hfopt-schedule-cosine
 
-    pytest plugins/hfopt-schedule-cosine
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import math
 import re
@@ -17,10 +13,6 @@ from hfopt_core import get_scheduler
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_cosine import get_cosine_schedule_with_warmup
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-T = 20  # num_training_steps
-
 
 def closed_form(step, num_warmup_steps, num_training_steps, num_cycles=0.5):
     if step < num_warmup_steps:
@@ -29,21 +21,11 @@ def closed_form(step, num_warmup_steps, num_training_steps, num_cycles=0.5):
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * num_cycles * 2.0 * progress)))
 
 
-STEPS = [0, 2, 4, 5, 9, 12, 19, 20, 30]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {},
-    {'num_cycles': 0.5},
-    {'num_cycles': 2},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("cosine", closed_form, CASES, factory=get_cosine_schedule_with_warmup,
-                               num_warmup_steps=W, num_training_steps=T, steps=STEPS,
-                               torch_case={"num_cycles": 1.5}, torch_steps=22)
+    check_schedule_closed_form("cosine", closed_form, [{}, {'num_cycles': 0.5}, {'num_cycles': 2}],
+                               factory=get_cosine_schedule_with_warmup,
+                               steps=[0, 2, 4, 5, 9, 12, 19, 20, 30], torch_case={"num_cycles": 1.5},
+                               torch_steps=22)
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
@@ -59,4 +41,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-inverse-sqrt, runnable alone:
+"""Tests of hfopt-schedule-inverse-sqrt, runnable alone: pytest plugins/hfopt-schedule-inverse-sqrt
 
-    pytest plugins/hfopt-schedule-inverse-sqrt
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import math
 import re
@@ -16,9 +12,6 @@ import pytest
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_inverse_sqrt import get_inverse_sqrt_schedule
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-
 
 def closed_form(step, num_warmup_steps, timescale=None):
     if timescale is None:
@@ -28,20 +21,10 @@ def closed_form(step, num_warmup_steps, timescale=None):
     return 1.0 / math.sqrt((step + timescale - num_warmup_steps) / timescale)
 
 
-STEPS = [0, 2, 4, 5, 9, 20, 1000]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {},
-    {'timescale': 50},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("inverse_sqrt", closed_form, CASES, factory=get_inverse_sqrt_schedule,
-                               num_warmup_steps=W, num_training_steps=None, steps=STEPS,
-                               torch_case={"timescale": 3}, torch_steps=12)
+    check_schedule_closed_form("inverse_sqrt", closed_form, [{}, {'timescale': 50}],
+                               factory=get_inverse_sqrt_schedule, num_training_steps=None,
+                               steps=[0, 2, 4, 5, 9, 20, 1000], torch_case={"timescale": 3}, torch_steps=12)
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
@@ -57,4 +40,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-linear, runnable alone:
+"""Tests of hfopt-schedule-linear, runnable alone: pytest plugins/hfopt-schedule-linear
 
-    pytest plugins/hfopt-schedule-linear
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import re
 from pathlib import Path
@@ -15,10 +11,6 @@ import pytest
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_linear import get_linear_schedule_with_warmup
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-T = 20  # num_training_steps
-
 
 def closed_form(step, num_warmup_steps, num_training_steps):
     if step < num_warmup_steps:
@@ -26,19 +18,9 @@ def closed_form(step, num_warmup_steps, num_training_steps):
     return max(0.0, (num_training_steps - step) / max(1, num_training_steps - num_warmup_steps))
 
 
-STEPS = [0, 1, 3, 4, 5, 12, 20, 25]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("linear", closed_form, CASES, factory=get_linear_schedule_with_warmup,
-                               num_warmup_steps=W, num_training_steps=T, steps=STEPS, torch_case={},
-                               torch_steps=22)
+    check_schedule_closed_form("linear", closed_form, [{}], factory=get_linear_schedule_with_warmup,
+                               steps=[0, 1, 3, 4, 5, 12, 20, 25], torch_case={}, torch_steps=22)
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
@@ -54,4 +36,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

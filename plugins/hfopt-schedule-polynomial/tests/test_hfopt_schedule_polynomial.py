@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-polynomial, runnable alone:
+"""Tests of hfopt-schedule-polynomial, runnable alone: pytest plugins/hfopt-schedule-polynomial
 
-    pytest plugins/hfopt-schedule-polynomial
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import re
 from pathlib import Path
@@ -14,10 +10,6 @@ import pytest
 
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_polynomial import get_polynomial_decay_schedule_with_warmup
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-T = 20  # num_training_steps
 
 
 def closed_form(step, num_warmup_steps, num_training_steps, lr_init, lr_end=1e-7, power=1.0):
@@ -29,21 +21,13 @@ def closed_form(step, num_warmup_steps, num_training_steps, lr_init, lr_end=1e-7
     return ((lr_init - lr_end) * remaining ** power + lr_end) / lr_init
 
 
-STEPS = [0, 2, 4, 5, 9, 12, 19, 20, 30]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {'lr_init': 0.5},
-    {'lr_init': 0.5, 'power': 2.0, 'lr_end': 0.0001},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("polynomial", closed_form, CASES,
-                               factory=get_polynomial_decay_schedule_with_warmup, num_warmup_steps=W,
-                               num_training_steps=T, steps=STEPS,
-                               torch_case=({"power": 3.0, "lr_end": 0.01},  # lr_init is the optimizer's lr
+    # torch: lr_init is the optimizer's lr
+    check_schedule_closed_form("polynomial", closed_form,
+                               [{'lr_init': 0.5}, {'lr_init': 0.5, 'power': 2.0, 'lr_end': 0.0001}],
+                               factory=get_polynomial_decay_schedule_with_warmup,
+                               steps=[0, 2, 4, 5, 9, 12, 19, 20, 30],
+                               torch_case=({"power": 3.0, "lr_end": 0.01},
                                            {"lr_init": 0.5, "power": 3.0, "lr_end": 0.01}),
                                torch_steps=24)
 
@@ -62,4 +46,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")

@@ -1,11 +1,7 @@
-"""Tests of hfopt-schedule-warmup-stable-decay, runnable alone:
+"""Tests of hfopt-schedule-warmup-stable-decay, runnable alone: pytest plugins/hfopt-schedule-warmup-stable-decay
 
-    pytest plugins/hfopt-schedule-warmup-stable-decay
-
-The expectations are computed here from the closed form (the formula in the package docstring,
-which is transformers' documented schedule), never from the plugin's own code.
+Expectations come from the documented formula, written here (never from the plugin's code).
 """
-from __future__ import annotations
 
 import math
 import re
@@ -15,10 +11,6 @@ import pytest
 
 from hfopt_core.testing import check_plugin, check_schedule_closed_form, run_readme_examples
 from hfopt_schedule_warmup_stable_decay import get_wsd_schedule
-
-README = Path(__file__).resolve().parents[1] / "README.md"
-W = 4  # num_warmup_steps
-T = 20  # num_training_steps
 
 
 def closed_form(step, num_warmup_steps, num_decay_steps, num_training_steps=None, num_stable_steps=None,
@@ -39,20 +31,12 @@ def closed_form(step, num_warmup_steps, num_decay_steps, num_training_steps=None
     return min_lr_ratio
 
 
-STEPS = [0, 1, 3, 4, 9, 14, 15, 17, 19, 20, 25]
-
-
-CASES = [  # scheduler_specific_kwargs checked against the closed form
-    {'num_decay_steps': 6},
-    {'num_decay_steps': 6, 'warmup_type': 'cosine', 'decay_type': '1-sqrt', 'min_lr_ratio': 0.1},
-    {'num_decay_steps': 6, 'warmup_type': '1-sqrt', 'decay_type': 'linear'},
-]
-
-
 def test_the_schedule_follows_its_closed_form():
-    """get_scheduler and the factory (plain, pickled, torch LambdaLR with state_dict resume)."""
-    check_schedule_closed_form("warmup_stable_decay", closed_form, CASES, factory=get_wsd_schedule,
-                               num_warmup_steps=W, num_training_steps=T, steps=STEPS,
+    check_schedule_closed_form("warmup_stable_decay", closed_form,
+                               [{'num_decay_steps': 6},
+                                {'num_decay_steps': 6, 'warmup_type': 'cosine', 'decay_type': '1-sqrt', 'min_lr_ratio': 0.1},
+                                {'num_decay_steps': 6, 'warmup_type': '1-sqrt', 'decay_type': 'linear'}],
+                               factory=get_wsd_schedule, steps=[0, 1, 3, 4, 9, 14, 15, 17, 19, 20, 25],
                                torch_case={"num_decay_steps": 8, "min_lr_ratio": 0.05}, torch_steps=22)
 
 
@@ -70,4 +54,4 @@ def test_plugin_conforms():
 
 
 def test_the_readme_example_runs():
-    run_readme_examples(README)
+    run_readme_examples(Path(__file__).resolve().parents[1] / "README.md")
