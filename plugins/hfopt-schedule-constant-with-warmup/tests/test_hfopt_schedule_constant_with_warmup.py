@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-constant-with-warmup, runnable alone: pytest plugins/hfopt-schedule-constant-with-warmup
+"""Tests of hfopt-schedule-constant-with-warmup: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-constant-with-warmup
 """
 
 import re

@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-constant, runnable alone: pytest plugins/hfopt-schedule-constant
+"""Tests of hfopt-schedule-constant: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-constant
 """
 
 import re
@@ -23,14 +23,12 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'last_epoch must be a >= -1 step index, got -2'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('last_epoch must be a >= -1 step index, got -2')):
         get_constant_schedule(None, last_epoch=-2)
 
 
 def test_plugin_conforms():
-    specs = check_plugin("hfopt_schedule_constant.plugin",
-                         distribution="hfopt-schedule-constant")
+    specs = check_plugin("hfopt_schedule_constant.plugin", distribution="hfopt-schedule-constant")
     assert [s.name for s in specs] == ["constant"]
 
 

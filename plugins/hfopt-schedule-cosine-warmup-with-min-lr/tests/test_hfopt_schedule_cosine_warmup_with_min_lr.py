@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-cosine-warmup-with-min-lr, runnable alone: pytest plugins/hfopt-schedule-cosine-warmup-with-min-lr
+"""Tests of hfopt-schedule-cosine-warmup-with-min-lr: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-cosine-warmup-with-min-lr
 """
 
 import math
@@ -33,8 +33,7 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'warmup_lr_rate must be a non-negative ratio, got -0.1'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('warmup_lr_rate must be a non-negative ratio, got -0.1')):
         get_scheduler('cosine_warmup_with_min_lr', None, 2, 10,
                       scheduler_specific_kwargs={'min_lr_rate': 0.1, 'warmup_lr_rate': -0.1})
 

@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-cosine-with-min-lr, runnable alone: pytest plugins/hfopt-schedule-cosine-with-min-lr
+"""Tests of hfopt-schedule-cosine-with-min-lr: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-cosine-with-min-lr
 """
 
 import math
@@ -30,8 +30,7 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'Only one of min_lr or min_lr_rate should be set'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('Only one of min_lr or min_lr_rate should be set')):
         get_cosine_with_min_lr_schedule_with_warmup(None, 1, 10, min_lr=0.1, min_lr_rate=0.1)
 
 

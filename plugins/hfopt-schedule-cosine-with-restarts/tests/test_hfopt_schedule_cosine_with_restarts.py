@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-cosine-with-restarts, runnable alone: pytest plugins/hfopt-schedule-cosine-with-restarts
+"""Tests of hfopt-schedule-cosine-with-restarts: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-cosine-with-restarts
 """
 
 import math
@@ -31,8 +31,7 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'num_cycles must be a finite number, got nan'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('num_cycles must be a finite number, got nan')):
         get_scheduler('cosine_with_restarts', None, 1, 10, scheduler_specific_kwargs={'num_cycles': math.nan})
 
 

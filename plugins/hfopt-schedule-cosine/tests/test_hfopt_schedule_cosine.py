@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-cosine, runnable alone: pytest plugins/hfopt-schedule-cosine
+"""Tests of hfopt-schedule-cosine: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-cosine
 """
 
 import math
@@ -29,14 +29,12 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'num_cycles must be a non-negative number, got -1.0'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('num_cycles must be a non-negative number, got -1.0')):
         get_scheduler('cosine', None, 1, 10, scheduler_specific_kwargs={'num_cycles': -1.0})
 
 
 def test_plugin_conforms():
-    specs = check_plugin("hfopt_schedule_cosine.plugin",
-                         distribution="hfopt-schedule-cosine")
+    specs = check_plugin("hfopt_schedule_cosine.plugin", distribution="hfopt-schedule-cosine")
     assert [s.name for s in specs] == ["cosine"]
 
 

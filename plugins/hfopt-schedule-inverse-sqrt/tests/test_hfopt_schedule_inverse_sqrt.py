@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-inverse-sqrt, runnable alone: pytest plugins/hfopt-schedule-inverse-sqrt
+"""Tests of hfopt-schedule-inverse-sqrt: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-inverse-sqrt
 """
 
 import math
@@ -28,14 +28,12 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'timescale must be a positive number of steps, got 0'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('timescale must be a positive number of steps, got 0')):
         get_inverse_sqrt_schedule(None, num_warmup_steps=4, timescale=0)
 
 
 def test_plugin_conforms():
-    specs = check_plugin("hfopt_schedule_inverse_sqrt.plugin",
-                         distribution="hfopt-schedule-inverse-sqrt")
+    specs = check_plugin("hfopt_schedule_inverse_sqrt.plugin", distribution="hfopt-schedule-inverse-sqrt")
     assert [s.name for s in specs] == ["inverse_sqrt"]
 
 

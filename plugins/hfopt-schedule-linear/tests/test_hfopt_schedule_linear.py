@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-linear, runnable alone: pytest plugins/hfopt-schedule-linear
+"""Tests of hfopt-schedule-linear: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-linear
 """
 
 import re
@@ -30,8 +30,7 @@ def test_invalid_arguments_are_named_before_anything_is_built():
 
 
 def test_plugin_conforms():
-    specs = check_plugin("hfopt_schedule_linear.plugin",
-                         distribution="hfopt-schedule-linear")
+    specs = check_plugin("hfopt_schedule_linear.plugin", distribution="hfopt-schedule-linear")
     assert [s.name for s in specs] == ["linear"]
 
 

@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-polynomial, runnable alone: pytest plugins/hfopt-schedule-polynomial
+"""Tests of hfopt-schedule-polynomial: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-polynomial
 """
 
 import re
@@ -33,8 +33,7 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'lr_end (1.0) must be smaller than initial lr (0.5)'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('lr_end (1.0) must be smaller than initial lr (0.5)')):
         get_polynomial_decay_schedule_with_warmup(None, 1, 10, lr_end=1.0, lr_init=0.5)
 
 

@@ -1,6 +1,6 @@
-"""Tests of hfopt-schedule-warmup-stable-decay, runnable alone: pytest plugins/hfopt-schedule-warmup-stable-decay
+"""Tests of hfopt-schedule-warmup-stable-decay: expectations from its documented formula, written here.
 
-Expectations come from the documented formula, written here (never from the plugin's code).
+Never from the plugin's code. Run alone: pytest plugins/hfopt-schedule-warmup-stable-decay
 """
 
 import math
@@ -41,8 +41,7 @@ def test_the_schedule_follows_its_closed_form():
 
 
 def test_invalid_arguments_are_named_before_anything_is_built():
-    message = 'Unknown decay type: exponential'
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=re.escape('Unknown decay type: exponential')):
         get_wsd_schedule(None, 2, 4, num_training_steps=10, decay_type='exponential')
 
 
