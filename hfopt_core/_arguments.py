@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse
 
 from ._plot import MAX_STEPS
+from .errors import _shortened
 
 
 def _shown(text: str) -> str:
-    return text if len(text) <= 30 else f"{text[:27]}... ({len(text)} characters)"
+    return _shortened(text, 30)
 
 
 def count(option: str, minimum: int = 0):

@@ -72,7 +72,8 @@ class _ShortInt(int):
     def __repr__(self) -> str:
         text = int.__repr__(self)
         digits = text.lstrip("-")
-        return text if len(text) <= 40 else f"an integer of {len(digits)} digits ({text[:len(text) - len(digits)]}{digits[:12]}...)"
+        sign = text[:len(text) - len(digits)]
+        return text if len(text) <= 40 else f"an integer of {len(digits)} digits ({sign}{digits[:12]}...)"
 
 
 def _show(value) -> str:

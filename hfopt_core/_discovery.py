@@ -13,6 +13,7 @@ import pkgutil
 import re
 import sys
 
+from .errors import _shortened
 from .types import PluginInfo
 
 ENTRY_POINT_GROUP = "hfopt"
@@ -46,8 +47,7 @@ def describe_exception(exc: BaseException) -> str:
         message = " ".join(str(exc).split())
     except BaseException:  # noqa: BLE001 - a hostile __str__ must not break the report
         message = "(its message cannot be shown)"
-    if len(message) > MAX_REASON:
-        message = f"{message[:MAX_REASON]}... ({len(message)} characters)"
+    message = _shortened(message, MAX_REASON)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ._discovery import normalize
 from ._doctor import Problem
+from .errors import _shortened
 from .types import SPEC_TYPES
 
 #: the variables the plugin manager reads, and what each does
@@ -53,10 +54,7 @@ SHOWN_CHARACTERS = 80
 def shown(value: str) -> str:
     """``repr(value)``, cut to :data:`SHOWN_CHARACTERS` with the full length said: an untrusted value
     of any size echoed in a bounded message."""
-    text = repr(value)
-    if len(text) <= SHOWN_CHARACTERS:
-        return text
-    return f"{text[:SHOWN_CHARACTERS]}... ({len(value)} characters)"
+    return _shortened(repr(value), SHOWN_CHARACTERS, len(value))
 
 
 def flag(environ, key: str) -> bool:

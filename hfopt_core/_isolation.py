@@ -17,6 +17,7 @@ import itertools
 import types
 
 from ._discovery import describe_exception
+from .errors import _shortened
 from .hookspecs import HOOKS, hookimpl
 
 #: the most specs one hook call of one plugin may give: more is a fault (it also cuts an endless generator)
@@ -25,8 +26,7 @@ MAX_SPECS = 10_000
 
 def _shown(value) -> str:
     """``repr(value)`` cut to 200 characters (a plugin's junk echoed in a bounded message)."""
-    text = repr(value)
-    return text if len(text) <= 200 else f"{text[:200]}... ({len(text)} characters)"
+    return _shortened(repr(value), 200)
 
 
 class GuardedPlugin(types.ModuleType):

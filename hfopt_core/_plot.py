@@ -13,7 +13,7 @@ import csv
 import io
 import math
 
-from .errors import FrameworkError
+from .errors import FrameworkError, _shortened
 from .manager import get_manager
 
 PLOT_EXTRA_HINT = "pip install 'hfopt-core[plot]'"
@@ -46,8 +46,8 @@ def parse_settings(pairs) -> dict:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            shown = pair if len(pair) <= 60 else f"{pair[:57]}... ({len(pair)} characters)"
-            raise ValueError(f"--set expects key=value with an identifier key, got {shown!r}")
+            shown = _shortened(repr(pair), 60, len(pair))
+            raise ValueError(f"--set expects key=value with an identifier key, got {shown}")
         if len(text) > MAX_SETTING_CHARACTERS:
             raise ValueError(f"--set {key}: a value of {len(text)} characters is too long "
                              f"(at most {MAX_SETTING_CHARACTERS})")

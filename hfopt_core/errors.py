@@ -6,6 +6,15 @@ class HfoptError(Exception):
     """Base class of every hfopt error."""
 
 
+def _shortened(text: str, limit: int, length: int | None = None) -> str:
+    """``text`` cut to ``limit`` characters, with the full length said: an untrusted value of any
+    size echoed in a bounded message. ``length`` is the length to report (defaults to ``len(text)``;
+    the length of the value itself when ``text`` is its ``repr``)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) if length is None else length} characters)"
+
+
 class UnknownNameError(HfoptError, ValueError):
     """A name that no installed plugin provides (a ``ValueError``, as transformers raises).
 
@@ -27,8 +36,7 @@ class UnknownNameError(HfoptError, ValueError):
             hint = f"It is provided by the distribution {distribution!r}:\n    pip install {distribution}"
         self.kind, self.name, self.installed = kind, name, tuple(installed)
         self.suggestion, self.distribution, self.hint = suggestion, distribution, hint
-        shown = repr(name) if len(repr(name)) <= 80 else f"{repr(name)[:77]}... ({len(name)} characters)"
-        first = f"Unknown {kind} {shown}."
+        first = f"Unknown {kind} {_shortened(repr(name), 80, len(name))}."
         if suggestion:
             first += f" Did you mean {suggestion!r}?"
         lines = [first]
